@@ -1,0 +1,3 @@
+from origin.cli import main
+
+raise SystemExit(main())

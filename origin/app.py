@@ -1,0 +1,63 @@
+"""The Starlette application: routes, error mapping and the lifespan."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from db.connection import create_pool
+from origin.database import resolve_dsn
+from origin.errors import SHORT_MAX_AGE, HttpError, error_response
+from origin.routes import api, health, review
+from origin.settings import Settings
+from origin.state import AppState
+from pool.ffmpeg_binary import find_ffmpeg
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HttpError)
+    return error_response(
+        exc.status, exc.message, cache_control=exc.cache_control, headers=exc.headers
+    )
+
+
+async def _starlette_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own 404/405 as JSON, like every other error."""
+    assert isinstance(exc, HTTPException)
+    cache = SHORT_MAX_AGE if exc.status_code == 404 else "no-store"
+    return error_response(exc.status_code, exc.detail, cache_control=cache, headers=exc.headers)
+
+
+def create_app(settings: Settings) -> Starlette:
+    """Build the app; databases and processes are opened in its lifespan."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        ffmpeg = find_ffmpeg(settings.ffmpeg)
+        dsn = await resolve_dsn(settings)
+        db_pool = await create_pool(dsn)
+        app.state.origin = AppState(settings=settings, ffmpeg=ffmpeg, db_pool=db_pool)
+        try:
+            yield
+        finally:
+            await db_pool.close()
+
+    routes = [
+        Route("/healthz", health.healthz, methods=["GET", "HEAD"]),
+        Route("/api/sources", api.list_sources),
+        Route("/api/sources/{source_id}/clips", api.list_source_clips),
+        Route("/api/clips/{clip_id}/{action:str}", api.edit_clip, methods=["POST"]),
+        Route("/", review.index),
+        Route("/review/sources/{source_id}", review.source_page),
+    ]
+    return Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={HttpError: _http_error, HTTPException: _starlette_error},
+    )

@@ -1,0 +1,318 @@
+"""The ``origin`` command line (also ``python -m origin``).
+
+User errors print one line, ``origin: error: …``, and exit 1; usage errors
+exit 2 (argparse). Tracebacks are for bugs only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import socket
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+
+from db import clips as clip_store
+from db import sources as source_store
+from db.connection import Connection, connect
+from db.embedded import EmbeddedPostgresError, private_cluster
+from db.errors import EditRefused, NotFound, SourceExists
+from db.migrate import migrate
+from db.records import ClipRecord, EditResult, SourceRecord
+from db.tiling import to_time
+from origin.database import resolve_dsn
+from origin.registration import register_source
+from origin.settings import Settings, SettingsError, settings_help
+from origin.urls import DEFAULT_TTL_S, clip_stream_url
+from pool.ffmpeg_binary import FfmpegNotFound, find_ffmpeg
+from pool.probe import ProbeError
+from pool.sources import SourceError
+
+
+class CliError(Exception):
+    """A user error raised by the CLI itself."""
+
+
+USER_ERRORS: tuple[type[Exception], ...] = (
+    NotFound, EditRefused, SourceExists, SourceError, ProbeError, FfmpegNotFound,
+    EmbeddedPostgresError, SettingsError, CliError,
+)  # fmt: skip
+
+
+# -- output ---------------------------------------------------------------
+
+
+def clip_json(clip: ClipRecord, settings: Settings) -> dict[str, Any]:
+    """The stable JSON shape of a clip (see INTERFACE.md)."""
+    return {
+        "id": clip.id,
+        "source_id": clip.source_id,
+        "start": float(clip.start),
+        "end": float(clip.end),
+        "version": clip.version,
+        "url": clip_stream_url(clip, settings.signing_key_list),
+    }
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(value, indent=2))
+
+
+def _print_clips(clips: Sequence[ClipRecord], settings: Settings) -> None:
+    for clip in clips:
+        print(
+            f"clip {clip.id:<6} source {clip.source_id:<4} [{clip.start:>12}, {clip.end:>12})"
+            f"  v{clip.version:<4} {clip_stream_url(clip, settings.signing_key_list)}"
+        )
+
+
+def _print_edit(result: EditResult, settings: Settings) -> None:
+    if not result.changed and not result.removed:
+        print("nothing to change")
+    _print_clips(result.changed, settings)
+    for clip_id in result.removed:
+        print(f"clip {clip_id:<6} removed")
+
+
+# -- commands ---------------------------------------------------------------
+
+
+def _parse_cuts(raw: str) -> list[Decimal]:
+    parts = [p for p in raw.split(",") if p.strip()]
+    if not parts:
+        raise EditRefused("--cuts needs at least one time, e.g. --cuts 10,25.5")
+    return [to_time(p, what="cut") for p in parts]
+
+
+async def cmd_sources_add(conn: Connection, args: argparse.Namespace, settings: Settings) -> None:
+    source, clips = await register_source(
+        conn,
+        args.uri,
+        ffmpeg=find_ffmpeg(settings.ffmpeg),
+        every=to_time(args.every, what="--every") if args.every is not None else None,
+        cuts=_parse_cuts(args.cuts) if args.cuts is not None else None,
+    )
+    if args.json:
+        _print_json(
+            {
+                "id": source.id,
+                "uri": source.uri,
+                "duration": float(source.duration),
+                "clips": [clip_json(c, settings) for c in clips],
+            }
+        )
+        return
+    audio = source.audio_codec or "no audio"
+    print(
+        f"source {source.id}: {source.uri} ({source.duration} s, {source.width}x{source.height} "
+        f"{source.video_codec}/{audio}, {len(source.keyframes)} keyframes, {len(clips)} clips)"
+    )
+    _print_clips(clips, settings)
+
+
+def _source_json(source: SourceRecord) -> dict[str, Any]:
+    return {
+        "id": source.id,
+        "uri": source.uri,
+        "duration": float(source.duration),
+        "clip_count": source.clip_count,
+    }
+
+
+async def cmd_sources_list(conn: Connection, args: argparse.Namespace, settings: Settings) -> None:
+    sources = await source_store.list_sources(conn)
+    if args.json:
+        _print_json([_source_json(s) for s in sources])
+        return
+    for s in sources:
+        print(f"source {s.id:<4} {s.duration:>12} s  {s.clip_count:>5} clips  {s.uri}")
+
+
+async def cmd_clips_list(conn: Connection, args: argparse.Namespace, settings: Settings) -> None:
+    if args.source is not None:
+        await source_store.get_source(conn, args.source)  # NotFound for an unknown source
+    clips = await clip_store.list_clips(conn, args.source)
+    if args.json:
+        _print_json([clip_json(c, settings) for c in clips])
+        return
+    _print_clips(clips, settings)
+
+
+async def cmd_clips_split(conn: Connection, args: argparse.Namespace, settings: Settings) -> None:
+    result = await clip_store.split(conn, args.clip, to_time(args.at, what="AT"))
+    _print_edit(result, settings)
+
+
+async def cmd_clips_merge(conn: Connection, args: argparse.Namespace, settings: Settings) -> None:
+    _print_edit(await clip_store.merge(conn, args.clip), settings)
+
+
+async def cmd_clips_move_cut(
+    conn: Connection, args: argparse.Namespace, settings: Settings
+) -> None:
+    result = await clip_store.move_cut(conn, args.clip, to_time(args.at, what="AT"))
+    _print_edit(result, settings)
+
+
+async def cmd_url(conn: Connection, args: argparse.Namespace, settings: Settings) -> None:
+    if args.ttl is not None and args.ttl <= 0:
+        raise CliError("--ttl must be a positive number of seconds")
+    clip = await clip_store.get_clip(conn, args.clip)
+    print(clip_stream_url(clip, settings.signing_key_list, args.ttl or DEFAULT_TTL_S))
+
+
+async def cmd_db_up(conn: Connection, args: argparse.Namespace, settings: Settings) -> None:
+    applied = await migrate(conn)
+    print("applied " + ", ".join(applied) if applied else "database is up to date")
+
+
+# -- commands that manage processes rather than rows ------------------------
+
+
+def cmd_db_stop(args: argparse.Namespace, settings: Settings) -> None:
+    """Stop the private cluster."""
+    if settings.database_url:
+        raise CliError("DATABASE_URL is set: there is no private cluster to stop")
+    stopped = private_cluster(settings.home).stop()
+    print("stopped the private cluster" if stopped else "the private cluster is not running")
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
+    """Run the HTTP server."""
+    from origin.server import serve
+
+    serve(settings, host=args.host, port=args.port)
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> None:
+    """Set up and serve the demo."""
+    from origin.demo import run_demo
+
+    run_demo(settings, port=args.port, source=args.source)
+
+
+# -- wiring -----------------------------------------------------------------
+
+DbCommand = Callable[[Connection, argparse.Namespace, Settings], Awaitable[None]]
+
+
+def _positive_id(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an id: {raw!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"ids are positive integers, got {raw!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every ``origin`` command."""
+    parser = argparse.ArgumentParser(
+        prog="origin",
+        description="Heaters Origin: virtual video clips served as standalone MP4 files.",
+        epilog=settings_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the HTTP server")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.set_defaults(run=cmd_serve)
+
+    demo = commands.add_parser("demo", help="private database + sample video + server")
+    demo.add_argument("--port", type=int, default=8000)
+    demo.add_argument("--source", help="register this file instead of the generated sample")
+    demo.set_defaults(run=cmd_demo)
+
+    db = commands.add_parser("db", help="database schema and the private cluster")
+    db_commands = db.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
+    db_commands.add_parser("up", help="apply migrations (idempotent)").set_defaults(db=cmd_db_up)
+    db_commands.add_parser("stop", help="stop the private cluster").set_defaults(run=cmd_db_stop)
+
+    sources = commands.add_parser("sources", help="register and list source videos")
+    src_commands = sources.add_subparsers(dest="sources_command", required=True, metavar="COMMAND")
+    add = src_commands.add_parser("add", help="probe a source and cut it into clips")
+    add.add_argument("uri", help="path, file://… or s3://bucket/key")
+    how = add.add_mutually_exclusive_group()
+    how.add_argument("--every", metavar="S", help="cut every S seconds (default 10)")
+    how.add_argument("--cuts", metavar="T1,T2,…", help="cut at these source times")
+    add.add_argument("--json", action="store_true")
+    add.set_defaults(db=cmd_sources_add)
+    listing = src_commands.add_parser("list", help="list sources")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(db=cmd_sources_list)
+
+    clips = commands.add_parser("clips", help="list and edit clips")
+    clip_commands = clips.add_subparsers(dest="clips_command", required=True, metavar="COMMAND")
+    clip_list = clip_commands.add_parser("list", help="list clips")
+    clip_list.add_argument("--source", type=_positive_id, metavar="ID")
+    clip_list.add_argument("--json", action="store_true")
+    clip_list.set_defaults(db=cmd_clips_list)
+    for name, handler, text in (
+        ("split", cmd_clips_split, "split CLIP at source time AT into two clips"),
+        ("move-cut", cmd_clips_move_cut, "move the cut after CLIP to source time AT"),
+    ):
+        edit = clip_commands.add_parser(name, help=text)
+        edit.add_argument("clip", type=_positive_id, metavar="CLIP")
+        edit.add_argument("at", metavar="AT", help="seconds on the source's timeline")
+        edit.set_defaults(db=handler)
+    merge = clip_commands.add_parser("merge", help="merge CLIP with the clip that follows it")
+    merge.add_argument("clip", type=_positive_id, metavar="CLIP")
+    merge.set_defaults(db=cmd_clips_merge)
+
+    url = commands.add_parser("url", help="print a clip's current stream URL")
+    url.add_argument("clip", type=_positive_id, metavar="CLIP")
+    url.add_argument("--ttl", type=int, metavar="S", help="lifetime of a signed URL")
+    url.set_defaults(db=cmd_url)
+    return parser
+
+
+async def _run_db_command(command: DbCommand, args: argparse.Namespace, settings: Settings) -> None:
+    dsn = await resolve_dsn(settings)
+    conn = await connect(dsn)
+    try:
+        await command(conn, args, settings)
+    finally:
+        await conn.close()
+
+
+def _database_error_message(exc: Exception) -> str | None:
+    if isinstance(exc, asyncpg.UndefinedTableError):
+        return "the database has no schema yet: run 'origin db up'"
+    if isinstance(exc, asyncpg.IntegrityConstraintViolationError):
+        return f"refused by the database: {exc}"
+    if isinstance(exc, asyncpg.InvalidPasswordError | asyncpg.InvalidCatalogNameError):
+        return f"cannot use the database: {exc}"
+    if isinstance(exc, ConnectionError | socket.gaierror | TimeoutError):
+        return f"cannot connect to the database: {exc}"
+    return None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``origin`` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        if hasattr(args, "db"):
+            asyncio.run(_run_db_command(args.db, args, settings))
+        else:
+            args.run(args, settings)
+    except USER_ERRORS as exc:
+        print(f"origin: error: {exc}", file=sys.stderr)
+        return 1
+    except (asyncpg.PostgresError, ConnectionError, socket.gaierror, TimeoutError) as exc:
+        message = _database_error_message(exc)
+        if message is None:
+            raise
+        print(f"origin: error: {message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0

@@ -1,0 +1,61 @@
+"""``origin demo``: the private cluster, a generated sample cut into clips, and the server."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from db import clips as clip_store
+from db import sources as source_store
+from db.connection import connect
+from db.embedded import private_cluster
+from db.records import ClipRecord, SourceRecord
+from origin.database import resolve_dsn
+from origin.registration import register_source
+from origin.server import serve
+from origin.settings import Settings
+from pool.ffmpeg_binary import find_ffmpeg
+from pool.sample import make_sample
+from pool.sources import open_source
+
+
+def demo_sample_path(settings: Settings) -> Path:
+    """Where the generated demo video lives."""
+    return settings.home / "demo" / "sample.mp4"
+
+
+async def _prepare(settings: Settings, source_file: str | None) -> tuple[SourceRecord, ClipRecord]:
+    ffmpeg = find_ffmpeg(settings.ffmpeg)
+    if source_file is None:
+        path = demo_sample_path(settings)
+        if not path.exists():
+            print(f"generating a 2-minute sample video at {path} …", flush=True)
+            await asyncio.to_thread(make_sample, ffmpeg, path)
+        source_file = str(path)
+    uri = open_source(source_file).uri
+    conn = await connect(await resolve_dsn(settings))
+    try:
+        existing = [s for s in await source_store.list_sources(conn) if s.uri == uri]
+        if existing:
+            source = existing[0]
+        else:
+            source, _ = await register_source(conn, source_file, ffmpeg=ffmpeg)
+        first = (await clip_store.list_clips(conn, source.id))[0]
+    finally:
+        await conn.close()
+    return source, first
+
+
+def run_demo(settings: Settings, *, port: int, source: str | None) -> None:
+    """Set everything up, print where to look, serve until Ctrl-C."""
+    cluster = private_cluster(settings.home)
+    started_here = settings.database_url is None and cluster.running_port() is None
+    try:
+        registered, first = asyncio.run(_prepare(settings, source))
+        base = f"http://127.0.0.1:{port}"
+        print(f"review page:  {base}/review/sources/{registered.id}")
+        print(f"a clip:       curl -I {base}/videos/clips/{first.id}/stream/v{first.version}")
+        serve(settings, host="127.0.0.1", port=port)
+    finally:
+        if started_here:
+            cluster.stop()

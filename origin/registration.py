@@ -1,0 +1,55 @@
+"""Register a source: open it, probe it, store it with its first cut into clips."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+
+import anyio
+
+from db.connection import Connection
+from db.records import ClipRecord, SourceRecord
+from db.sources import NewSource, add_source
+from db.tiling import boundaries_every, boundaries_from_cuts, to_time
+from pool.probe import probe
+from pool.sources import open_source
+
+DEFAULT_EVERY_S = Decimal(10)
+
+
+async def register_source(
+    conn: Connection,
+    uri: str,
+    *,
+    ffmpeg: str,
+    every: Decimal | None = None,
+    cuts: Sequence[Decimal] | None = None,
+) -> tuple[SourceRecord, list[ClipRecord]]:
+    """Probe ``uri`` and store it cut every ``every`` seconds or at ``cuts``.
+
+    Raises SourceError or ProbeError for an unusable source and EditRefused
+    or SourceExists for an unusable cut plan, before anything is written.
+    """
+    source = open_source(uri)
+    stat = source.stat()
+    facts = await anyio.to_thread.run_sync(probe, ffmpeg, source.ffmpeg_input())
+    duration = to_time(facts.duration, what="duration")
+    min_clip = duration / facts.frame_count
+    if cuts is not None:
+        boundaries = boundaries_from_cuts(duration, cuts, min_clip)
+    else:
+        boundaries = boundaries_every(duration, every or DEFAULT_EVERY_S, min_clip)
+    new = NewSource(
+        uri=source.uri,
+        duration=duration,
+        container=facts.container,
+        video_codec=facts.video_codec,
+        audio_codec=facts.audio_codec,
+        width=facts.width,
+        height=facts.height,
+        frame_count=facts.frame_count,
+        keyframes=facts.keyframes,
+        size_bytes=stat.size_bytes,
+        identity=stat.identity,
+    )
+    return await add_source(conn, new, boundaries)

@@ -1,0 +1,124 @@
+"""JSON API: sources, clips and cut-point edits."""
+
+from __future__ import annotations
+
+import hmac
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from db import clips as clip_store
+from db import sources as source_store
+from db.errors import EditRefused, NotFound
+from db.records import ClipRecord, EditResult, SourceRecord
+from db.tiling import to_time
+from origin.errors import HttpError
+from origin.params import json_body, parse_id
+from origin.state import AppState, app_state
+from origin.urls import clip_stream_url, clip_thumbnail_path
+
+_NO_STORE = {"Cache-Control": "no-store"}
+
+
+def source_json(source: SourceRecord) -> dict[str, Any]:
+    """A source as the API shows it."""
+    return {
+        "id": source.id,
+        "uri": source.uri,
+        "duration": float(source.duration),
+        "clip_count": source.clip_count,
+        "video_codec": source.video_codec,
+        "audio_codec": source.audio_codec,
+        "width": source.width,
+        "height": source.height,
+        "keyframe_count": len(source.keyframes),
+    }
+
+
+def clip_json(clip: ClipRecord, state: AppState) -> dict[str, Any]:
+    """A clip as the API shows it (the CLI's ``--json`` shape plus the thumbnail)."""
+    return {
+        "id": clip.id,
+        "source_id": clip.source_id,
+        "start": float(clip.start),
+        "end": float(clip.end),
+        "version": clip.version,
+        "url": clip_stream_url(clip, state.settings.signing_key_list),
+        "thumbnail": clip_thumbnail_path(clip),
+    }
+
+
+async def list_sources(request: Request) -> Response:
+    """GET /api/sources"""
+    state = app_state(request)
+    async with state.db_pool.acquire() as conn:
+        sources = await source_store.list_sources(conn)
+    return JSONResponse([source_json(s) for s in sources], headers=_NO_STORE)
+
+
+async def list_source_clips(request: Request) -> Response:
+    """GET /api/sources/{id}/clips"""
+    state = app_state(request)
+    source_id = parse_id(request.path_params["source_id"], "source")
+    async with state.db_pool.acquire() as conn:
+        try:
+            await source_store.get_source(conn, source_id)
+        except NotFound:
+            raise HttpError(404, "no such source") from None
+        clips = await clip_store.list_clips(conn, source_id)
+    return JSONResponse([clip_json(c, state) for c in clips], headers=_NO_STORE)
+
+
+def _require_admin(request: Request, state: AppState) -> None:
+    token = state.settings.admin_token
+    if token is None:
+        return
+    given = request.headers.get("authorization", "")
+    scheme, _, value = given.partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(value.encode(), token.encode()):
+        raise HttpError(
+            401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"}
+        )
+
+
+def _at(body: dict[str, Any]) -> Decimal:
+    at = body.get("at")
+    if isinstance(at, bool) or not isinstance(at, int | float | str):
+        raise HttpError(400, 'body must be {"at": seconds}')
+    try:
+        return to_time(at, what="at")
+    except EditRefused as exc:
+        raise HttpError(400, str(exc)) from None
+
+
+async def edit_clip(request: Request) -> Response:
+    """POST /api/clips/{id}/split | merge | move-cut"""
+    state = app_state(request)
+    _require_admin(request, state)
+    clip_id = parse_id(request.path_params["clip_id"], "clip")
+    action = request.path_params["action"]
+    if action not in ("split", "merge", "move-cut"):
+        raise HttpError(404, f"no such edit: {action[:40]!r}")
+    body = await json_body(request)
+    async with state.db_pool.acquire() as conn:
+        try:
+            result: EditResult
+            if action == "split":
+                result = await clip_store.split(conn, clip_id, _at(body))
+            elif action == "move-cut":
+                result = await clip_store.move_cut(conn, clip_id, _at(body))
+            else:
+                result = await clip_store.merge(conn, clip_id)
+        except NotFound as exc:
+            raise HttpError(404, str(exc)) from None
+        except EditRefused as exc:
+            raise HttpError(422, str(exc)) from None
+        except asyncpg.IntegrityConstraintViolationError as exc:
+            raise HttpError(409, f"refused by the database: {exc}") from None
+    return JSONResponse(
+        {"changed": [clip_json(c, state) for c in result.changed], "removed": list(result.removed)},
+        headers=_NO_STORE,
+    )

@@ -1,0 +1,25 @@
+"""What the running app holds: built in the lifespan, never at import."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import Request
+
+from origin.settings import Settings
+
+
+@dataclass
+class AppState:
+    """Long-lived objects shared by every request."""
+
+    settings: Settings
+    ffmpeg: str
+    db_pool: Any  # asyncpg.Pool; asyncpg has no type information
+
+
+def app_state(request: Request) -> AppState:
+    """The AppState of the app serving ``request``."""
+    state: AppState = request.app.state.origin
+    return state

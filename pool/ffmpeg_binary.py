@@ -1,0 +1,79 @@
+"""Find an ffmpeg that actually runs.
+
+Order: ``ORIGIN_FFMPEG`` (passed in as ``configured``), the binary shipped in
+the ``imageio-ffmpeg`` wheel (it starts several times faster than distro builds,
+see NOTES.md), then ``ffmpeg`` on PATH.
+"""
+
+from __future__ import annotations
+
+import functools
+import shutil
+import subprocess
+
+
+class FfmpegNotFound(RuntimeError):
+    """No candidate ffmpeg could be run; the message names every candidate tried."""
+
+
+def _runs(path: str) -> str | None:
+    """Return None when ``path -version`` succeeds, else a short reason."""
+    try:
+        result = subprocess.run(
+            [path, "-hide_banner", "-version"],
+            capture_output=True,
+            timeout=20,
+            check=False,
+        )
+    except FileNotFoundError:
+        return "not found"
+    except PermissionError:
+        return "not executable"
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return str(exc)
+    if result.returncode != 0:
+        return f"exited with status {result.returncode}"
+    return None
+
+
+def _wheel_ffmpeg() -> tuple[str | None, str]:
+    try:
+        import imageio_ffmpeg
+
+        return imageio_ffmpeg.get_ffmpeg_exe(), ""
+    except Exception as exc:  # the wheel raises RuntimeError or ImportError
+        return None, f"unavailable ({exc})"
+
+
+@functools.cache
+def find_ffmpeg(configured: str | None = None) -> str:
+    """Return the path of the ffmpeg to run, or raise FfmpegNotFound.
+
+    An explicitly configured binary that does not run is an error, not a
+    reason to fall back silently to another one.
+    """
+    if configured:
+        reason = _runs(configured)
+        if reason is None:
+            return configured
+        raise FfmpegNotFound(f"ORIGIN_FFMPEG={configured} does not run: {reason}")
+
+    tried: list[str] = []
+    wheel, why = _wheel_ffmpeg()
+    if wheel is not None:
+        reason = _runs(wheel)
+        if reason is None:
+            return wheel
+        tried.append(f"imageio-ffmpeg {wheel}: {reason}")
+    else:
+        tried.append(f"imageio-ffmpeg: {why}")
+
+    on_path = shutil.which("ffmpeg")
+    if on_path is not None:
+        reason = _runs(on_path)
+        if reason is None:
+            return on_path
+        tried.append(f"PATH {on_path}: {reason}")
+    else:
+        tried.append("ffmpeg on PATH: not found")
+    raise FfmpegNotFound("no runnable ffmpeg; tried " + "; ".join(tried))
