@@ -8,8 +8,9 @@ from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
 from db.errors import EditRefused
 
-#: Times are stored as numeric(14, 6): microseconds.
+#: Times are stored as numeric(14, 6): microseconds, below 10⁸ s.
 QUANTUM = Decimal("0.000001")
+LIMIT = Decimal(10) ** 8
 
 
 def to_time(value: str | float | Decimal, *, what: str = "time") -> Decimal:
@@ -20,6 +21,8 @@ def to_time(value: str | float | Decimal, *, what: str = "time") -> Decimal:
         raise EditRefused(f"{what} must be a number of seconds, got {value!r}") from None
     if not parsed.is_finite():
         raise EditRefused(f"{what} must be a finite number of seconds, got {value!r}")
+    if abs(parsed) >= LIMIT:
+        raise EditRefused(f"{what} is out of range: {value!r}")
     return parsed.quantize(QUANTUM, rounding=ROUND_HALF_EVEN)
 
 

@@ -38,7 +38,9 @@ async def register_source(
     if cuts is not None:
         boundaries = boundaries_from_cuts(duration, cuts, min_clip)
     else:
-        boundaries = boundaries_every(duration, every or DEFAULT_EVERY_S, min_clip)
+        boundaries = boundaries_every(
+            duration, DEFAULT_EVERY_S if every is None else every, min_clip
+        )
     new = NewSource(
         uri=source.uri,
         duration=duration,

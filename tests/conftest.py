@@ -1,0 +1,121 @@
+"""Real services for the whole suite: one throwaway PostgreSQL cluster, sample videos.
+
+Each test that needs a database gets a fresh one cloned from a migrated
+template, so tests never see each other's rows.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import anyio
+import asyncpg
+import pytest
+
+from db.connection import ensure_database
+from db.embedded import EmbeddedCluster
+from db.migrate import migrate
+from pool.ffmpeg_binary import find_ffmpeg
+from pool.sample import make_sample
+
+TEMPLATE_DB = "origin_template"
+_db_numbers = itertools.count()
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"  # asyncpg needs asyncio
+
+
+@pytest.fixture(scope="session")
+def session_dir() -> Iterator[Path]:
+    # Not pytest's tmp_path: its 0700 parents keep the postgres user out
+    # when the suite runs as root.
+    path = Path(tempfile.mkdtemp(prefix="origin-tests-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pg_cluster(session_dir: Path) -> Iterator[str]:
+    """Admin DSN of a private cluster started for this test session."""
+    cluster = EmbeddedCluster(
+        session_dir / "pg",
+        settings={"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"},
+    )
+    admin_dsn = cluster.ensure_running()
+
+    async def make_template() -> None:
+        dsn = await ensure_database(admin_dsn, TEMPLATE_DB)
+        conn = await asyncpg.connect(dsn)
+        try:
+            await migrate(conn)
+        finally:
+            await conn.close()
+
+    anyio.run(make_template)
+    try:
+        yield admin_dsn
+    finally:
+        cluster.stop()
+
+
+class Databases:
+    """Creates and drops throwaway databases cloned from the migrated template."""
+
+    def __init__(self, admin_dsn: str) -> None:
+        self.admin_dsn = admin_dsn
+
+    def create(self) -> str:
+        name = f"test_{os.getpid()}_{next(_db_numbers)}"
+        dsn: str = anyio.run(lambda: ensure_database(self.admin_dsn, name, template=TEMPLATE_DB))
+        return dsn
+
+    def drop(self, dsn: str) -> None:
+        name = dsn.rsplit("/", 1)[1]
+
+        async def drop() -> None:
+            conn = await asyncpg.connect(self.admin_dsn)
+            try:
+                await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            finally:
+                await conn.close()
+
+        anyio.run(drop)
+
+
+@pytest.fixture(scope="session")
+def databases(pg_cluster: str) -> Databases:
+    return Databases(pg_cluster)
+
+
+@pytest.fixture
+def database_url(databases: Databases) -> Iterator[str]:
+    """A fresh, migrated, empty database for one test (sync, so any test can use it)."""
+    dsn = databases.create()
+    yield dsn
+    databases.drop(dsn)
+
+
+@pytest.fixture
+async def conn(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    connection = await asyncpg.connect(database_url)
+    yield connection
+    await connection.close()
+
+
+@pytest.fixture(scope="session")
+def ffmpeg() -> str:
+    return find_ffmpeg(os.environ.get("ORIGIN_FFMPEG"))
+
+
+@pytest.fixture(scope="session")
+def sample_video(session_dir: Path, ffmpeg: str) -> Path:
+    """30 s, 320x240, 30 fps H.264 (with B-frames) + AAC, keyframe every 2 s."""
+    return make_sample(ffmpeg, session_dir / "media" / "sample.mp4", duration_s=30, size="320x240")

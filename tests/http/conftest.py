@@ -1,0 +1,95 @@
+"""A real server: `python -m origin serve` under uvicorn, on a free loopback port."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class Server:
+    """A running origin server process."""
+
+    process: subprocess.Popen[bytes]
+    base_url: str
+    log_path: Path
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.base_url, timeout=60)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+
+def start_server(home: Path, env: dict[str, str]) -> Server:
+    """Start `origin serve` with ``env`` added to a clean environment; wait until it answers."""
+    port = free_port()
+    home.mkdir(parents=True, exist_ok=True)
+    log_path = home / f"server-{port}.log"
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("ORIGIN_", "DATABASE_"))}
+    full_env.update({"ORIGIN_HOME": str(home), **env})
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "origin", "serve", "--port", str(port)],
+            env=full_env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    server = Server(process, f"http://127.0.0.1:{port}", log_path)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}:\n{server.log()}")
+        try:
+            if httpx.get(server.base_url + "/healthz", timeout=1).status_code == 200:
+                return server
+        except httpx.TransportError:
+            time.sleep(0.1)
+    server.stop()
+    raise RuntimeError(f"server did not come up:\n{server.log()}")
+
+
+ServerFactory = Callable[..., Server]
+
+
+@pytest.fixture
+def server_factory(session_dir: Path) -> Iterator[ServerFactory]:
+    """Start servers on demand (``factory(database_url, **env)``); all stop after the test."""
+    started: list[Server] = []
+
+    def factory(database_url: str, home: Path | None = None, **env: str) -> Server:
+        server = start_server(
+            home or session_dir / f"home-{len(started)}-{time.monotonic_ns()}",
+            {"DATABASE_URL": database_url, **env},
+        )
+        started.append(server)
+        return server
+
+    yield factory
+    for server in started:
+        server.stop()

@@ -1,0 +1,46 @@
+from pathlib import Path
+
+import pytest
+
+from pool.sources import LocalSource, SourceError, open_source
+
+
+def test_paths_and_file_uris_resolve_to_the_same_source(tmp_path: Path) -> None:
+    video = tmp_path / "a b.mp4"
+    video.write_bytes(b"x")
+    by_path = open_source(str(video))
+    by_uri = open_source(video.as_uri())
+    assert by_path == by_uri == LocalSource(video)
+    assert by_path.uri == video.as_uri()
+    assert by_path.ffmpeg_input() == f"file:{video}"
+
+
+def test_identity_changes_with_the_bytes(tmp_path: Path) -> None:
+    video = tmp_path / "a.mp4"
+    video.write_bytes(b"x")
+    before = open_source(str(video)).stat()
+    video.write_bytes(b"xy")
+    after = open_source(str(video)).stat()
+    assert (before.size_bytes, after.size_bytes) == (1, 2)
+    assert before.identity != after.identity
+
+
+@pytest.mark.parametrize(
+    ("uri", "message"),
+    [
+        ("", "empty"),
+        ("s3://bucket/key", "not supported yet"),
+        ("http://example.com/a.mp4", "unsupported source scheme"),
+        ("file://otherhost/a.mp4", "must be local"),
+    ],
+)
+def test_unusable_uris(uri: str, message: str) -> None:
+    with pytest.raises(SourceError, match=message):
+        open_source(uri)
+
+
+def test_missing_and_directory(tmp_path: Path) -> None:
+    with pytest.raises(SourceError, match="no such file"):
+        open_source(str(tmp_path / "missing.mp4")).stat()
+    with pytest.raises(SourceError, match="not a regular file"):
+        open_source(str(tmp_path)).stat()

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Install the Debian packages the project needs when they are missing.
+# Usage: tools/ensure-system-packages.sh [--test]   (--test adds the browser for the test suite)
+set -euo pipefail
+
+packages=()
+have_pg_server() {
+  command -v initdb >/dev/null 2>&1 && return 0
+  compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null
+}
+have_pg_server || packages+=(postgresql)
+if [ "${1:-}" = "--test" ]; then
+  [ -x /usr/bin/chromium ] || packages+=(chromium)
+  command -v nginx >/dev/null 2>&1 || packages+=(nginx-light)
+fi
+[ ${#packages[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -eq 0 ]; then
+  sudo=()
+elif command -v sudo >/dev/null 2>&1; then
+  sudo=(sudo)
+else
+  echo "error: missing Debian packages (${packages[*]}) and no root or sudo to install them" >&2
+  exit 1
+fi
+echo "installing Debian packages: ${packages[*]}"
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+# Debian starts a system cluster on install; this project runs private clusters only.
+if [[ " ${packages[*]} " == *" postgresql "* ]] && command -v pg_ctlcluster >/dev/null 2>&1; then
+  "${sudo[@]}" sh -c 'for v in /etc/postgresql/*/main; do [ -d "$v" ] && pg_ctlcluster "$(basename "$(dirname "$v")")" main stop || true; done'
+fi
