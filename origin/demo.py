@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 from pathlib import Path
+from types import FrameType
 
 from db import clips as clip_store
 from db import sources as source_store
@@ -46,8 +48,15 @@ async def _prepare(settings: Settings, source_file: str | None) -> tuple[SourceR
     return source, first
 
 
+def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
 def run_demo(settings: Settings, *, port: int, source: str | None) -> None:
-    """Set everything up, print where to look, serve until Ctrl-C."""
+    """Set everything up, print where to look, serve until Ctrl-C or SIGTERM."""
+    # uvicorn re-raises the signal that stopped it once it has shut down; with
+    # SIGTERM's default action that would kill us before the cluster stops.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     cluster = private_cluster(settings.home)
     started_here = settings.database_url is None and cluster.running_port() is None
     try:

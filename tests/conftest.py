@@ -6,6 +6,7 @@ template, so tests never see each other's rows.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import shutil
@@ -32,11 +33,26 @@ def anyio_backend() -> str:
     return "asyncio"  # asyncpg needs asyncio
 
 
+SESSION_PREFIX = "origin-tests-"
+
+
+def _remove_abandoned_sessions() -> None:
+    """Stop clusters and delete folders of earlier test sessions that were killed."""
+    for folder in Path(tempfile.gettempdir()).glob(SESSION_PREFIX + "*"):
+        pid = folder.name.removeprefix(SESSION_PREFIX).split("-", 1)[0]
+        if not pid.isdigit() or Path(f"/proc/{pid}").exists():
+            continue
+        with contextlib.suppress(Exception):
+            EmbeddedCluster(folder / "pg").stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def session_dir() -> Iterator[Path]:
+    _remove_abandoned_sessions()
     # Not pytest's tmp_path: its 0700 parents keep the postgres user out
     # when the suite runs as root.
-    path = Path(tempfile.mkdtemp(prefix="origin-tests-"))
+    path = Path(tempfile.mkdtemp(prefix=f"{SESSION_PREFIX}{os.getpid()}-"))
     path.chmod(0o755)
     yield path
     shutil.rmtree(path, ignore_errors=True)
