@@ -1,0 +1,66 @@
+"""The ffmpeg command line for one clip: a pure function of the request.
+
+Both forms stream-copy (no re-encoding) ``[start, end)`` of the first video
+and, if present, the first audio stream:
+
+- ``file``: a regular MP4 with its index up front (``+faststart``). ffmpeg
+  starts the copy at the keyframe before ``start`` and writes an edit list that
+  hides that pre-roll, so players begin at the exact frame (NOTES.md). Do not
+  add ``-avoid_negative_ts make_zero``: it removes that edit list.
+- ``pipe``: a fragmented MP4 that can be written to a pipe as it is cut. It
+  cannot carry the edit list, so its pre-roll is shown; it is the fallback form.
+
+Output is deterministic (no creation time, encoder string or metadata), so two
+runs give byte-identical files and a CDN sees stable bytes.
+"""
+
+from __future__ import annotations
+
+from pool.request import ClipRequest, seconds_text
+
+PIPE_OUTPUT = "pipe:1"
+
+_COMMON_HEAD = ["-nostdin", "-hide_banner", "-v", "error"]
+
+# Everything that would differ between two runs of the same cut: container and
+# stream metadata (creation_time, encoder name), chapters.
+_DETERMINISTIC = [
+    "-map_metadata", "-1",
+    "-map_chapters", "-1",
+    "-fflags", "+bitexact",
+    "-flags:v", "+bitexact",
+    "-flags:a", "+bitexact",
+]  # fmt: skip
+
+_MOVFLAGS = {
+    "file": "+faststart",
+    "pipe": "frag_keyframe+empty_moov+default_base_moof",
+}
+
+
+def build_clip_argv(ffmpeg: str, request: ClipRequest, output: str) -> list[str]:
+    """Return the argv that cuts ``request`` into ``output``.
+
+    ``output`` is passed to ffmpeg as is: for ``file`` mode a path ffmpeg may
+    overwrite (prefix it with ``file:`` if it could contain a colon), for
+    ``pipe`` mode normally :data:`PIPE_OUTPUT` (a fragmented MP4 can also be
+    written to a file). ``-ss`` before ``-i`` seeks the input by its index;
+    ``-t`` after it bounds the output's length.
+    """
+    if not output:
+        raise ValueError("output must not be empty")
+    return [
+        ffmpeg,
+        *_COMMON_HEAD,
+        "-ss", seconds_text(request.start),
+        "-i", request.source_input,
+        "-t", seconds_text(request.duration),
+        "-map", "0:v:0",
+        "-map", "0:a:0?",
+        "-c", "copy",
+        *_DETERMINISTIC,
+        "-movflags", _MOVFLAGS[request.mode],
+        "-f", "mp4",
+        "-y",
+        output,
+    ]  # fmt: skip

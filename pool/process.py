@@ -1,0 +1,316 @@
+"""Run one ffmpeg process: spawn, read its output, time it out, kill it, always reap it.
+
+The process gets its own process group (``start_new_session``), so a kill
+reaches anything it started. Stopping is SIGTERM to the group, up to
+:data:`KILL_GRACE_S` for it to exit, then SIGKILL. Whatever ends a run
+(normal exit, failure, timeout, cancellation of the task driving it), the
+process is waited for before :meth:`FfmpegProcess.stop` returns, and that wait
+survives repeated cancellation: a slot must not be freed for a process that
+still exists.
+
+stderr goes to an unlinked temporary file rather than a pipe: nothing has to
+drain it while ffmpeg runs, and only its last few KB are read at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import tempfile
+from collections.abc import AsyncIterator, Coroutine, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Literal, TypeVar
+
+from pool.errors import scrub
+
+Outcome = Literal["ok", "failed", "timeout", "killed", "client_gone"]
+
+KILL_GRACE_S = 1.0
+CHUNK_BYTES = 64 * 1024
+STDERR_TAIL_BYTES = 4096
+_STARTUP_POLL_S = 0.005
+
+T = TypeVar("T")
+
+# The event loop keeps only weak references to tasks; these must outlive
+# whoever started them (a reap must finish even if its requester is gone).
+_background: set[asyncio.Task[Any]] = set()
+
+
+def _spawn_background(coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+    task = asyncio.ensure_future(coro)
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+    return task
+
+
+async def _await_uncancellable(task: asyncio.Task[T]) -> T:
+    """Wait for ``task`` to finish even if we are cancelled meanwhile, then re-raise the cancel."""
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if task.done() and not task.cancelled():
+                break  # it finished in the same step as our cancellation
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
+    return task.result()
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What one ffmpeg run did and cost."""
+
+    pid: int
+    outcome: Outcome
+    exit_status: int | None  # negative: ended by that signal
+    startup_s: float | None  # spawn → first output byte; None if it wrote nothing
+    run_s: float  # spawn → reaped
+    bytes_out: int  # bytes ffmpeg wrote to its output (pipe) or file size (file)
+    stderr_tail: str  # last few KB of stderr
+
+    @property
+    def last_stderr_line(self) -> str:
+        """The last non-empty stderr line: usually ffmpeg's reason for failing."""
+        lines = [line.strip() for line in self.stderr_tail.splitlines() if line.strip()]
+        return lines[-1] if lines else ""
+
+
+class FfmpegProcess:
+    """One running ffmpeg. Create it with :meth:`spawn` or :func:`ffmpeg_process`.
+
+    In pipe mode call :meth:`read` until it returns ``b""``, then :meth:`wait`.
+    In file mode (``watch_file`` set) just call :meth:`wait`; the file's first
+    byte marks start-up. :meth:`stop` kills; every method is safe after exit.
+    """
+
+    def __init__(
+        self,
+        proc: asyncio.subprocess.Process,
+        stderr_file: IO[bytes],
+        *,
+        spawned_at: float,
+        deadline: float | None,
+        timeout_s: float | None,
+        watch_file: Path | None,
+    ) -> None:
+        self._proc = proc
+        self._stderr = stderr_file
+        self._spawned_at = spawned_at
+        self._deadline = deadline
+        self.timeout_s = timeout_s
+        self._watch_file = watch_file
+        self._first_byte_at: float | None = None
+        self._bytes_out = 0
+        self._stopping: asyncio.Task[RunResult] | None = None
+        self.result: RunResult | None = None
+
+    @classmethod
+    async def spawn(
+        cls,
+        argv: Sequence[str],
+        *,
+        timeout_s: float | None,
+        pipe_stdout: bool,
+        watch_file: Path | None = None,
+    ) -> FfmpegProcess:
+        """Start ``argv`` in a new session; the hard timeout runs from now."""
+        loop = asyncio.get_running_loop()
+        # Closed by _finish (or below if the spawn fails), not by a with-block:
+        # it outlives this call.
+        stderr_file = tempfile.TemporaryFile(prefix="ffmpeg-stderr-")  # noqa: SIM115
+        spawned_at = loop.time()
+        spawning = asyncio.ensure_future(
+            asyncio.create_subprocess_exec(
+                *argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE if pipe_stdout else subprocess.DEVNULL,
+                stderr=stderr_file,
+                start_new_session=True,
+            )
+        )
+        deadline = None if timeout_s is None else spawned_at + timeout_s
+
+        def wrap(proc: asyncio.subprocess.Process) -> FfmpegProcess:
+            return cls(
+                proc,
+                stderr_file,
+                spawned_at=spawned_at,
+                deadline=deadline,
+                timeout_s=timeout_s,
+                watch_file=watch_file,
+            )
+
+        try:
+            proc = await asyncio.shield(spawning)
+        except asyncio.CancelledError:
+            # The spawn itself cannot be undone: kill and reap what it started
+            # before letting the cancellation through, as for any other run.
+            async def reap_orphan() -> None:
+                with contextlib.suppress(Exception):
+                    await wrap(await spawning).stop("killed")
+
+            await _await_uncancellable(_spawn_background(reap_orphan()))
+            raise
+        except BaseException:
+            stderr_file.close()
+            raise
+        return wrap(proc)
+
+    @property
+    def pid(self) -> int:
+        """The process id (also its process-group id)."""
+        return self._proc.pid
+
+    @property
+    def running(self) -> bool:
+        """True until the process has been reaped."""
+        return self.result is None
+
+    async def read(self, size: int = CHUNK_BYTES) -> bytes:
+        """Next chunk of stdout, ``b""`` at the end (or after a timeout, which kills it)."""
+        stdout = self._proc.stdout
+        if stdout is None or self.result is not None:
+            return b""
+        try:
+            async with asyncio.timeout_at(self._deadline):
+                chunk = await stdout.read(size)
+        except TimeoutError:
+            await self.stop("timeout")
+            return b""
+        self._count(len(chunk))
+        return chunk
+
+    async def wait(self) -> RunResult:
+        """Wait for exit (discarding unread stdout); on the hard timeout, kill instead."""
+        if self.result is not None:
+            return self.result
+        try:
+            async with asyncio.timeout_at(self._deadline):
+                if self._watch_file is not None:
+                    await self._watch_startup(self._watch_file)
+                exit_status = await self._drain_and_wait()
+        except TimeoutError:
+            return await self.stop("timeout")
+        return self._finish("ok" if exit_status == 0 else "failed")
+
+    async def stop(self, outcome: Outcome = "killed") -> RunResult:
+        """Kill the process group (TERM, grace, KILL) and reap it; idempotent.
+
+        Returns once the process has been reaped, even if the caller is
+        cancelled meanwhile (the cancellation is re-raised afterwards).
+        """
+        if self.result is not None:
+            return self.result
+        if self._stopping is None:
+            self._stopping = _spawn_background(self._terminate_and_reap(outcome))
+        return await _await_uncancellable(self._stopping)
+
+    # -- internals ---------------------------------------------------------
+
+    def _count(self, nbytes: int) -> None:
+        if nbytes and self._first_byte_at is None:
+            self._first_byte_at = asyncio.get_running_loop().time()
+        self._bytes_out += nbytes
+
+    def _signal_group(self, signum: int) -> None:
+        # returncode is set once the child has been reaped; only then could the
+        # pid be reused, so never signal a group whose leader is known gone.
+        if self._proc.returncode is not None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self._proc.pid, signum)
+
+    async def _drain_and_wait(self) -> int:
+        # asyncio's Process.wait() also waits for the pipes to close, and a
+        # process blocked on a full pipe never exits: keep reading.
+        stdout = self._proc.stdout
+        if stdout is not None:
+            while chunk := await stdout.read(CHUNK_BYTES):
+                self._count(len(chunk))
+        return await self._proc.wait()
+
+    async def _watch_startup(self, path: Path) -> None:
+        """Poll ``path`` until its first byte appears or the process exits."""
+        exited = asyncio.ensure_future(self._proc.wait())
+        try:
+            while not exited.done():
+                await asyncio.wait({exited}, timeout=_STARTUP_POLL_S)
+                with contextlib.suppress(OSError):
+                    # One stat per poll, only until the first byte: cheap enough inline.
+                    if os.stat(path).st_size > 0:
+                        self._first_byte_at = asyncio.get_running_loop().time()
+                        return
+        finally:
+            if not exited.done():
+                exited.cancel()
+
+    async def _terminate_and_reap(self, outcome: Outcome) -> RunResult:
+        self._signal_group(signal.SIGTERM)
+        try:
+            async with asyncio.timeout(KILL_GRACE_S):
+                await self._drain_and_wait()
+        except TimeoutError:
+            self._signal_group(signal.SIGKILL)
+            await self._drain_and_wait()
+        return self._finish(outcome)
+
+    def _finish(self, outcome: Outcome) -> RunResult:
+        if self.result is not None:
+            return self.result
+        now = asyncio.get_running_loop().time()
+        startup_s: float | None = None
+        bytes_out = self._bytes_out
+        if self._watch_file is not None:
+            with contextlib.suppress(OSError):
+                bytes_out = self._watch_file.stat().st_size
+            if bytes_out and self._first_byte_at is None:
+                self._first_byte_at = now  # it exited before the first poll saw the file
+        if self._first_byte_at is not None:
+            startup_s = self._first_byte_at - self._spawned_at
+        self.result = RunResult(
+            pid=self._proc.pid,
+            outcome=outcome,
+            exit_status=self._proc.returncode,
+            startup_s=startup_s,
+            run_s=now - self._spawned_at,
+            bytes_out=bytes_out,
+            stderr_tail=self._read_stderr_tail(),
+        )
+        return self.result
+
+    def _read_stderr_tail(self) -> str:
+        try:
+            size = self._stderr.seek(0, os.SEEK_END)
+            self._stderr.seek(max(0, size - STDERR_TAIL_BYTES))
+            # Scrubbed: the tail reaches logs and metrics, and a presigned
+            # source URL in it would carry a live signature.
+            return scrub(self._stderr.read().decode(errors="replace"))
+        except (OSError, ValueError):
+            return ""
+        finally:
+            self._stderr.close()
+
+
+@contextlib.asynccontextmanager
+async def ffmpeg_process(
+    argv: Sequence[str],
+    *,
+    timeout_s: float | None,
+    pipe_stdout: bool,
+    watch_file: Path | None = None,
+) -> AsyncIterator[FfmpegProcess]:
+    """Spawn ffmpeg for the block; leaving it stops (if still running) and reaps the process."""
+    process = await FfmpegProcess.spawn(
+        argv, timeout_s=timeout_s, pipe_stdout=pipe_stdout, watch_file=watch_file
+    )
+    try:
+        yield process
+    finally:
+        await process.stop("killed")

@@ -1,0 +1,91 @@
+"""The typed request the pool works from: which source, which span, which output form."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Literal
+
+Mode = Literal["file", "pipe"]
+
+# Bump when the ffmpeg recipe (pool/argv.py) changes the bytes it produces, so
+# files cut by the old recipe stop matching and age out of the cache.
+RECIPE_VERSION = 1
+
+_MICROSECOND = Decimal("0.000001")
+
+
+def seconds_text(value: Decimal) -> str:
+    """Render seconds exactly, without exponent or float noise: ``Decimal("1E+1")`` → ``10``.
+
+    Equal values give equal text (``4.0`` and ``4`` both give ``4``), so the
+    text is also safe inside cache keys.
+    """
+    if value == 0:
+        return "0"
+    return format(value.normalize(), "f")
+
+
+@dataclass(frozen=True)
+class ClipRequest:
+    """One clip to cut.
+
+    ``source_input`` is what ffmpeg reads (``-i``), e.g. ``file:/abs/src.mp4``
+    or a presigned URL; ``source_identity`` changes whenever the source's bytes
+    may have changed (mtime+size locally, the ETag on S3). ``start``/``end``
+    are seconds on the source's timeline, half-open ``[start, end)``.
+    ``mode`` is the output form: ``file`` is a regular MP4 whose edit list hides
+    the pre-roll, ``pipe`` a fragmented MP4 that can be streamed while cut.
+    """
+
+    clip_id: int
+    version: int
+    source_input: str
+    source_identity: str
+    start: Decimal
+    end: Decimal
+    mode: Mode
+
+    def __post_init__(self) -> None:
+        if self.clip_id < 0 or self.version < 0:
+            raise ValueError("clip_id and version must not be negative")
+        for name in ("start", "end"):
+            value = getattr(self, name)
+            if not isinstance(value, Decimal) or not value.is_finite():
+                raise ValueError(f"{name} must be a finite Decimal")
+            # ffmpeg parses times to the microsecond and silently drops the rest.
+            if value != value.quantize(_MICROSECOND):
+                raise ValueError(f"{name} must not be finer than a microsecond")
+        if self.start < 0:
+            raise ValueError("start must not be negative")
+        if self.end <= self.start:
+            raise ValueError("end must be after start")
+        if self.mode not in ("file", "pipe"):
+            raise ValueError("mode must be 'file' or 'pipe'")
+        if not self.source_input:
+            raise ValueError("source_input must not be empty")
+
+    @property
+    def duration(self) -> Decimal:
+        """Length of the clip in seconds, exact."""
+        return self.end - self.start
+
+    @property
+    def cache_key(self) -> str:
+        """A filesystem-safe name for this clip's bytes: ``c<id>-v<version>-<mode>-<hash>``.
+
+        The hash covers the source identity and, defensively, the span and the
+        recipe version, so a caller that reuses a version number for a
+        different span, or a recipe change, can never be served stale bytes.
+        """
+        material = "\n".join(
+            (
+                self.source_identity,
+                seconds_text(self.start),
+                seconds_text(self.end),
+                str(RECIPE_VERSION),
+            )
+        )
+        digest = hashlib.sha256(material.encode()).hexdigest()[:16]
+        return f"c{self.clip_id}-v{self.version}-{self.mode}-{digest}"

@@ -1,0 +1,132 @@
+"""One process: output, measurement, kill escalation, reaping under cancellation."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from pool.argv import PIPE_OUTPUT, build_clip_argv
+from pool.process import KILL_GRACE_S, STDERR_TAIL_BYTES, FfmpegProcess, ffmpeg_process
+from tests.pool.conftest import clip, ffmpeg_children, group_members, pid_alive
+
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("no_ffmpeg_children")]
+
+Wrapper = Callable[[str, str], str]
+
+
+async def test_pipe_run_is_measured(ffmpeg: str, sample_no_bframes: Path) -> None:
+    argv = build_clip_argv(ffmpeg, clip(sample_no_bframes, "2", "6", mode="pipe"), PIPE_OUTPUT)
+    async with ffmpeg_process(argv, timeout_s=30, pipe_stdout=True) as process:
+        total = 0
+        while chunk := await process.read():
+            total += len(chunk)
+        result = await process.wait()
+    assert result.outcome == "ok"
+    assert result.exit_status == 0
+    assert result.bytes_out == total > 0
+    assert result.startup_s is not None
+    assert 0 < result.startup_s <= result.run_s
+    assert result.stderr_tail == ""
+    assert not pid_alive(result.pid)
+
+
+async def test_stderr_tail_is_bounded(wrapper_script: Wrapper) -> None:
+    noisy = wrapper_script(
+        "noisy-ffmpeg",
+        'i=0; while [ $i -lt 3000 ]; do echo "line $i" >&2; i=$((i+1)); done; exit 1',
+    )
+    async with ffmpeg_process([noisy], timeout_s=30, pipe_stdout=True) as process:
+        result = await process.wait()
+    assert result.outcome == "failed"
+    assert result.exit_status == 1
+    assert len(result.stderr_tail) <= STDERR_TAIL_BYTES
+    assert result.last_stderr_line == "line 2999"
+    assert result.startup_s is None
+    assert result.bytes_out == 0
+
+
+async def test_sigterm_ignored_means_sigkill_after_the_grace(wrapper_script: Wrapper) -> None:
+    stubborn = wrapper_script("stubborn-ffmpeg", "trap '' TERM\nsleep 30")
+    process = await FfmpegProcess.spawn([stubborn], timeout_s=None, pipe_stdout=True)
+    await asyncio.sleep(0.1)  # let the shell install its trap
+    started = time.monotonic()
+    result = await process.stop()
+    took = time.monotonic() - started
+    assert KILL_GRACE_S <= took < KILL_GRACE_S + 1.0
+    assert result.outcome == "killed"
+    assert result.exit_status == -9
+    assert group_members(result.pid) == []
+
+
+async def test_stop_reaps_even_if_the_caller_is_cancelled_repeatedly(
+    wrapper_script: Wrapper,
+) -> None:
+    stubborn = wrapper_script("stubborn-ffmpeg", "trap '' TERM\nsleep 30")
+    process = await FfmpegProcess.spawn([stubborn], timeout_s=None, pipe_stdout=True)
+    await asyncio.sleep(0.1)
+    reaped_when_stop_returned: list[bool] = []
+
+    async def stopper() -> None:
+        try:
+            await process.stop()
+        finally:
+            reaped_when_stop_returned.append(process.result is not None)
+
+    task = asyncio.create_task(stopper())
+    for _ in range(5):
+        await asyncio.sleep(0.05)
+        task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert reaped_when_stop_returned == [True]
+    assert not pid_alive(process.pid)
+    assert process.result is not None
+    assert process.result.outcome == "killed"
+
+
+async def test_timeout_while_reading(wrapper_script: Wrapper) -> None:
+    hanging = wrapper_script("hanging-ffmpeg", "sleep 30")
+    async with ffmpeg_process([hanging], timeout_s=0.2, pipe_stdout=True) as process:
+        assert await process.read() == b""
+        result = await process.wait()
+    assert result.outcome == "timeout"
+    assert 0.2 <= result.run_s < 0.2 + KILL_GRACE_S
+    assert group_members(result.pid) == []
+
+
+async def test_leaving_the_block_early_kills_the_process(
+    ffmpeg: str, sample_no_bframes: Path
+) -> None:
+    argv = build_clip_argv(ffmpeg, clip(sample_no_bframes, "0", "30", mode="pipe"), PIPE_OUTPUT)
+    async with ffmpeg_process(argv, timeout_s=30, pipe_stdout=True) as process:
+        assert await process.read()
+    assert process.result is not None
+    assert process.result.outcome == "killed"
+    assert ffmpeg_children() == []
+
+
+async def test_file_mode_measures_the_output_file(
+    ffmpeg: str, sample_no_bframes: Path, tmp_path: Path
+) -> None:
+    output = tmp_path / "clip.mp4"
+    argv = build_clip_argv(ffmpeg, clip(sample_no_bframes, "2", "6"), f"file:{output}")
+    async with ffmpeg_process(argv, timeout_s=30, pipe_stdout=False, watch_file=output) as process:
+        result = await process.wait()
+    assert result.outcome == "ok"
+    assert result.bytes_out == output.stat().st_size > 0
+    assert result.startup_s is not None
+    assert 0 < result.startup_s <= result.run_s
+
+
+async def test_cancelling_the_spawn_reaps_what_it_started(wrapper_script: Wrapper) -> None:
+    hanging = wrapper_script("hanging-ffmpeg", "sleep 30")
+    spawning = asyncio.create_task(FfmpegProcess.spawn([hanging], timeout_s=None, pipe_stdout=True))
+    await asyncio.sleep(0)  # the spawn is under way
+    spawning.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await spawning
+    assert ffmpeg_children() == []  # already reaped when the cancellation came through
