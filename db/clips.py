@@ -17,7 +17,7 @@ from db.records import ClipRecord, EditResult, SourceRecord
 from db.sources import get_source
 from db.tiling import fmt_time
 
-_CLIP_COLUMNS = "id, source_id, start_s, end_s, version"
+_CLIP_COLUMNS = "id, source_id, start_s, end_s, version, updated_at"
 
 
 async def get_clip(conn: Connection, clip_id: int) -> ClipRecord:

@@ -62,6 +62,7 @@ class ClipRecord:
     start: Decimal
     end: Decimal
     version: int
+    updated_at: datetime
 
     @property
     def duration(self) -> Decimal:
@@ -77,6 +78,7 @@ class ClipRecord:
             start=row["start_s"],
             end=row["end_s"],
             version=row["version"],
+            updated_at=row["updated_at"],
         )
 
 

@@ -52,7 +52,7 @@ async def add_source(
                 """INSERT INTO clips (source_id, start_s, end_s)
                    SELECT $1, b.start_s, b.end_s
                      FROM unnest($2::numeric[], $3::numeric[]) AS b(start_s, end_s)
-                   RETURNING id, source_id, start_s, end_s, version""",
+                   RETURNING id, source_id, start_s, end_s, version, updated_at""",
                 row["id"], list(boundaries[:-1]), list(boundaries[1:]),
             )  # fmt: skip
     except asyncpg.UniqueViolationError:

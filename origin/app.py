@@ -14,9 +14,10 @@ from starlette.routing import Route
 from db.connection import create_pool
 from origin.database import resolve_dsn
 from origin.errors import SHORT_MAX_AGE, HttpError, error_response
-from origin.routes import api, health, review
+from origin.routes import api, health, review, stream
 from origin.settings import Settings
 from origin.state import AppState
+from pool.clip_pool import ClipPool
 from pool.ffmpeg_binary import find_ffmpeg
 
 
@@ -42,14 +43,31 @@ def create_app(settings: Settings) -> Starlette:
         ffmpeg = find_ffmpeg(settings.ffmpeg)
         dsn = await resolve_dsn(settings)
         db_pool = await create_pool(dsn)
-        app.state.origin = AppState(settings=settings, ffmpeg=ffmpeg, db_pool=db_pool)
+        clip_pool = ClipPool(
+            ffmpeg,
+            settings.cache_path,
+            max_processes=settings.max_processes,
+            queue_timeout_s=settings.queue_timeout_ms / 1000,
+            run_timeout_s=settings.stream_timeout_s,
+            cache_max_bytes=settings.cache_max_bytes,
+            cache_idle_ttl_s=settings.cache_ttl_s,
+            cache_min_free_bytes=settings.cache_min_free_bytes,
+        )
+        await clip_pool.start()
+        app.state.origin = AppState(
+            settings=settings, ffmpeg=ffmpeg, db_pool=db_pool, clip_pool=clip_pool
+        )
         try:
             yield
         finally:
+            # uvicorn has already waited up to ORIGIN_SHUTDOWN_GRACE_S for
+            # responses in flight; whatever ffmpeg still runs is killed now.
+            await clip_pool.close()
             await db_pool.close()
 
     routes = [
         Route("/healthz", health.healthz, methods=["GET", "HEAD"]),
+        Route("/videos/clips/{clip_id}/stream/{version}", stream.stream_clip),
         Route("/api/sources", api.list_sources),
         Route("/api/sources/{source_id}/clips", api.list_source_clips),
         Route("/api/clips/{clip_id}/{action:str}", api.edit_clip, methods=["POST"]),

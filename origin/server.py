@@ -10,4 +10,10 @@ from origin.settings import Settings
 
 def serve(settings: Settings, *, host: str, port: int) -> None:
     """Serve until interrupted."""
-    uvicorn.run(create_app(settings), host=host, port=port, proxy_headers=True)
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        proxy_headers=True,
+        timeout_graceful_shutdown=max(1, round(settings.shutdown_grace_s)),
+    )

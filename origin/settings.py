@@ -84,6 +84,8 @@ SETTINGS: tuple[Setting, ...] = (
             "hard limit on one ffmpeg run"),
     Setting("ORIGIN_STREAM_MODE", "stream_mode", _choice("file", "pipe"), "file",
             "file: frame-exact MP4 with known length; pipe: fragmented MP4 piped as made"),
+    Setting("ORIGIN_SHUTDOWN_GRACE_S", "shutdown_grace_s", _positive_float, 20.0,
+            "on SIGTERM, how long responses in flight may finish before ffmpeg is killed"),
     Setting("ORIGIN_CACHE_DIR", "cache_dir", Path, None,
             "generated clips", "$ORIGIN_HOME/cache"),
     Setting("ORIGIN_CACHE_MAX_BYTES", "cache_max_bytes", _positive_int, 1024 * MiB,
@@ -117,6 +119,7 @@ class Settings:
     queue_timeout_ms: int = 0
     stream_timeout_s: float = 300.0
     stream_mode: StreamMode = "file"
+    shutdown_grace_s: float = 20.0
     cache_dir: Path | None = None
     cache_max_bytes: int = 1024 * MiB
     cache_ttl_s: float = 900.0

@@ -21,7 +21,11 @@ def _signature(key: bytes, path: str, exp: int) -> str:
 
 def sign_path(path: str, key: bytes, ttl_s: int, *, now: float | None = None) -> str:
     """Return ``path`` with an ``exp``/``sig`` query valid for ``ttl_s`` seconds."""
-    exp = int(now if now is not None else time.time()) + ttl_s
+    return sign_path_until(path, key, int(now if now is not None else time.time()) + ttl_s)
+
+
+def sign_path_until(path: str, key: bytes, exp: int) -> str:
+    """Return ``path`` with an ``exp``/``sig`` query valid until unix time ``exp``."""
     return f"{path}?{urlencode({'exp': exp, 'sig': _signature(key, path, exp)})}"
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from starlette.requests import Request
 
 from origin.settings import Settings
+from pool.clip_pool import ClipPool
 
 
 @dataclass
@@ -17,6 +18,7 @@ class AppState:
     settings: Settings
     ffmpeg: str
     db_pool: Any  # asyncpg.Pool; asyncpg has no type information
+    clip_pool: ClipPool
 
 
 def app_state(request: Request) -> AppState:

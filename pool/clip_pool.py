@@ -237,7 +237,12 @@ class ClipPool:
             channel.close()
 
     async def _trim_end(self, temp: Path, request: ClipRequest) -> None:
-        """Cut the presentation off exactly at the clip's end (see pool/mp4_editlist.py)."""
+        """Cut the presentation off exactly at the clip's end (see pool/mp4_editlist.py).
+
+        Only a regular MP4 has edit lists to trim; a fragmented one cannot carry them.
+        """
+        if request.mode != "file":
+            return
         try:
             await asyncio.to_thread(trim_presentation, temp, Fraction(request.duration))
         except Mp4Error as exc:

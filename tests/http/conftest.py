@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -11,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -75,6 +77,32 @@ def start_server(home: Path, env: dict[str, str]) -> Server:
 
 
 ServerFactory = Callable[..., Server]
+
+
+def register(database_url: str, video: Path, *args: str) -> dict[str, Any]:
+    """Register ``video`` through the real CLI; return its ``sources add --json`` output."""
+    result = subprocess.run(
+        [sys.executable, "-m", "origin", "sources", "add", str(video), "--json", *args],
+        env={"DATABASE_URL": database_url, "PATH": os.environ["PATH"]},
+        check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    added: dict[str, Any] = json.loads(result.stdout)
+    return added
+
+
+def ffmpeg_children(pid: int) -> list[int]:
+    """PIDs of ffmpeg processes whose parent is ``pid`` (zombies included)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        comm = text[text.index("(") + 1 : text.rindex(")")]
+        ppid = int(text[text.rindex(")") + 2 :].split()[1])
+        if ppid == pid and "ffmpeg" in comm:
+            found.append(int(stat.parent.name))
+    return found
 
 
 @pytest.fixture

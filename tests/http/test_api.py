@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import Databases
-from tests.http.conftest import Server, ServerFactory, start_server
-
-
-def register(database_url: str, video: Path, *args: str) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "origin", "sources", "add", str(video), *args],
-        env={"DATABASE_URL": database_url, "PATH": "/usr/bin:/bin"}, check=True,
-        capture_output=True,
-    )  # fmt: skip
+from tests.http.conftest import Server, ServerFactory, register, start_server
 
 
 def test_sources_clips_and_edits(

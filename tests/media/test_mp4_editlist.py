@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pool.mp4_editlist import Mp4Error, trim_presentation
-from tests.media.conftest import frame_hashes, source_frame_hashes
+from tests.mediacheck import frame_hashes, source_frame_hashes
 
 
 def stream_copy(

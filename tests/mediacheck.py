@@ -16,9 +16,32 @@ def frame_hashes(ffmpeg: str, path: Path, *, select: str | None = None) -> list[
     return [line.rsplit(",", 1)[1].strip() for line in out.stdout.splitlines() if line[:1] != "#"]
 
 
+def timed_frame_hashes(ffmpeg: str, path: Path) -> list[tuple[Fraction, str]]:
+    """(presentation time, md5) of every decoded video frame, times exact."""
+    out = subprocess.run(
+        [ffmpeg, "-v", "error", "-i", str(path), "-map", "0:v:0", "-f", "framemd5", "-"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    time_base = Fraction(1)
+    frames = []
+    for line in out.stdout.splitlines():
+        if line.startswith("#tb 0:"):
+            time_base = Fraction(line.split(":", 1)[1].strip())
+        elif line and line[0] != "#":
+            fields = [f.strip() for f in line.split(",")]
+            frames.append((int(fields[2]) * time_base, fields[-1]))
+    return frames
+
+
 def source_frame_hashes(ffmpeg: str, source: Path, start: Fraction, end: Fraction) -> list[str]:
-    """The source's decoded frames whose presentation time is in [start, end)."""
-    return frame_hashes(ffmpeg, source, select=f"gte(t\\,{float(start)})*lt(t\\,{float(end)})")
+    """The source's decoded frames whose presentation time t satisfies start <= t < end.
+
+    Exact arithmetic on timestamps: a float ``select`` filter misjudges frames
+    that sit exactly on a cut.
+    """
+    frames = timed_frame_hashes(ffmpeg, source)
+    first = frames[0][0] if frames else Fraction(0)
+    return [md5 for t, md5 in frames if start <= t - first < end]
 
 
 def stream_durations(ffmpeg: str, path: Path) -> dict[str, float]:

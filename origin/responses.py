@@ -1,0 +1,91 @@
+"""Clip responses that behave like a static MP4 file on any web server."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Mapping
+from datetime import datetime
+from email.utils import format_datetime
+from pathlib import Path
+
+import anyio
+from starlette.requests import Request
+from starlette.responses import (
+    FileResponse,
+    MalformedRangeHeader,
+    RangeNotSatisfiable,
+    Response,
+    StreamingResponse,
+)
+
+from origin.errors import error_response
+from origin.etags import content_etag
+
+IMMUTABLE = "public, max-age=31536000, immutable"
+MP4 = "video/mp4"
+
+
+def _etag_matches(if_none_match: str, etag: str) -> bool:
+    """RFC 9110 weak comparison, as If-None-Match requires."""
+    if if_none_match.strip() == "*":
+        return True
+    tags = [t.strip() for t in if_none_match.split(",")]
+    return any(t.removeprefix("W/") == etag for t in tags)
+
+
+async def clip_file_response(
+    request: Request,
+    path: Path,
+    *,
+    last_modified: datetime,
+    headers: Mapping[str, str],
+) -> Response:
+    """Serve a finished clip with Range, If-Range, If-None-Match and HEAD semantics.
+
+    Range handling itself is Starlette's ``FileResponse``; here it is only
+    checked first so that a bad Range gets this service's JSON error shape.
+    """
+    stat = await _stat(path)
+    etag = await content_etag(path, stat)
+    common = {
+        "ETag": etag,
+        "Last-Modified": format_datetime(last_modified, usegmt=True),
+        "Cache-Control": IMMUTABLE,
+        "X-Content-Type-Options": "nosniff",
+        **headers,
+    }
+    if_none_match = request.headers.get("if-none-match")
+    if if_none_match is not None and _etag_matches(if_none_match, etag):
+        return Response(status_code=304, headers=common)
+
+    range_header = request.headers.get("range")
+    if range_header is not None:
+        try:
+            # Starlette's own parser, so the check and the response agree.
+            FileResponse._parse_range_header(range_header, stat.st_size)
+        except MalformedRangeHeader as exc:
+            return error_response(400, f"malformed Range header: {exc.content}")
+        except RangeNotSatisfiable:
+            return error_response(
+                416, "range not satisfiable", headers={"Content-Range": f"bytes */{stat.st_size}"}
+            )
+    return FileResponse(path, media_type=MP4, headers=common, stat_result=stat)
+
+
+async def _stat(path: Path) -> os.stat_result:
+    return await anyio.to_thread.run_sync(os.stat, path)
+
+
+def clip_stream_response(
+    body: AsyncIterator[bytes], *, cacheable: bool, headers: Mapping[str, str]
+) -> Response:
+    """A clip sent while it is cut: chunked, no length known yet."""
+    return StreamingResponse(
+        body,
+        media_type=MP4,
+        headers={
+            "Cache-Control": IMMUTABLE if cacheable else "no-store",
+            "X-Content-Type-Options": "nosniff",
+            **headers,
+        },
+    )
