@@ -11,6 +11,7 @@ import itertools
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from db.embedded import EmbeddedCluster
 from db.migrate import migrate
 from pool.ffmpeg_binary import find_ffmpeg
 from pool.sample import make_sample
+from tests.servers import Server, ServerFactory, start_server
 
 TEMPLATE_DB = "origin_template"
 _db_numbers = itertools.count()
@@ -135,3 +137,21 @@ def ffmpeg() -> str:
 def sample_video(session_dir: Path, ffmpeg: str) -> Path:
     """30 s, 320x240, 30 fps H.264 (with B-frames) + AAC, keyframe every 2 s."""
     return make_sample(ffmpeg, session_dir / "media" / "sample.mp4", duration_s=30, size="320x240")
+
+
+@pytest.fixture
+def server_factory(session_dir: Path) -> Iterator[ServerFactory]:
+    """Start servers on demand (``factory(database_url, **env)``); all stop after the test."""
+    started: list[Server] = []
+
+    def factory(database_url: str, home: Path | None = None, **env: str) -> Server:
+        server = start_server(
+            home or session_dir / f"home-{len(started)}-{time.monotonic_ns()}",
+            {"DATABASE_URL": database_url, **env},
+        )
+        started.append(server)
+        return server
+
+    yield factory
+    for server in started:
+        server.stop()

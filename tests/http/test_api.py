@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Databases
-from tests.http.conftest import Server, ServerFactory, register, start_server
+from tests.servers import Server, ServerFactory, register, start_server
 
 
 def test_sources_clips_and_edits(

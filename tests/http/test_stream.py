@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from tests.conftest import Databases
-from tests.http.conftest import Server, register, start_server
 from tests.mediacheck import frame_hashes, source_frame_hashes
+from tests.servers import Server, register, start_server
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""A real server: `python -m origin serve` under uvicorn, on a free loopback port."""
+"""Real origin servers (`python -m origin serve` under uvicorn) and what tests ask of them."""
 
 from __future__ import annotations
 
@@ -9,13 +9,12 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 
 def free_port() -> int:
@@ -103,21 +102,3 @@ def ffmpeg_children(pid: int) -> list[int]:
         if ppid == pid and "ffmpeg" in comm:
             found.append(int(stat.parent.name))
     return found
-
-
-@pytest.fixture
-def server_factory(session_dir: Path) -> Iterator[ServerFactory]:
-    """Start servers on demand (``factory(database_url, **env)``); all stop after the test."""
-    started: list[Server] = []
-
-    def factory(database_url: str, home: Path | None = None, **env: str) -> Server:
-        server = start_server(
-            home or session_dir / f"home-{len(started)}-{time.monotonic_ns()}",
-            {"DATABASE_URL": database_url, **env},
-        )
-        started.append(server)
-        return server
-
-    yield factory
-    for server in started:
-        server.stop()
