@@ -6,14 +6,16 @@ template, so tests never see each other's rows.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import itertools
 import os
 import shutil
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import anyio
 import asyncpg
@@ -27,6 +29,19 @@ from pool.sample import make_sample
 from tests.servers import Server, ServerFactory, start_server
 
 TEMPLATE_DB = "origin_template"
+T = TypeVar("T")
+
+
+def run_async(function: Callable[[], Awaitable[T]]) -> T:
+    """Run ``function`` to completion on its own event loop in a worker thread.
+
+    A thread, because Playwright's sync API keeps an event loop running in
+    the main thread once a browser has started.
+    """
+    with concurrent.futures.ThreadPoolExecutor(1) as executor:
+        return executor.submit(anyio.run, function).result()
+
+
 _db_numbers = itertools.count()
 
 
@@ -77,7 +92,7 @@ def pg_cluster(session_dir: Path) -> Iterator[str]:
         finally:
             await conn.close()
 
-    anyio.run(make_template)
+    run_async(make_template)
     try:
         yield admin_dsn
     finally:
@@ -92,7 +107,7 @@ class Databases:
 
     def create(self) -> str:
         name = f"test_{os.getpid()}_{next(_db_numbers)}"
-        dsn: str = anyio.run(lambda: ensure_database(self.admin_dsn, name, template=TEMPLATE_DB))
+        dsn: str = run_async(lambda: ensure_database(self.admin_dsn, name, template=TEMPLATE_DB))
         return dsn
 
     def drop(self, dsn: str) -> None:
@@ -105,7 +120,7 @@ class Databases:
             finally:
                 await conn.close()
 
-        anyio.run(drop)
+        run_async(drop)
 
 
 @pytest.fixture(scope="session")
