@@ -17,8 +17,10 @@ CHROMIUM_ARGS = [
 ]  # fmt: skip
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    # Module scope: Playwright's sync API keeps an event loop running in the
+    # main thread while it is open, which async tests elsewhere cannot share.
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: make test installs Debian's chromium package")
     with sync_playwright() as playwright:

@@ -10,9 +10,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 
 from origin.signing import verify
+from tests.conftest import run_async
 
 
 def origin(
@@ -67,10 +69,6 @@ def test_sources_add_tiles_the_sample_and_stores_its_keyframes(
         assert clip["version"] == 1
         assert clip["url"] == f"/videos/clips/{clip['id']}/stream/v1"
 
-    import asyncio
-
-    import asyncpg
-
     async def stored_keyframes() -> list[float]:
         conn = await asyncpg.connect(database_url)
         try:
@@ -78,7 +76,7 @@ def test_sources_add_tiles_the_sample_and_stores_its_keyframes(
         finally:
             await conn.close()
 
-    stored = asyncio.run(stored_keyframes())
+    stored = run_async(stored_keyframes)
     assert stored == pytest.approx(ffmpeg_keyframe_times(ffmpeg, sample_video), abs=1e-6)
     assert stored == pytest.approx([float(t) for t in range(0, 30, 2)])
 
