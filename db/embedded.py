@@ -175,8 +175,23 @@ class EmbeddedCluster:
         self.password_file.write_text(password)
         self.password_file.chmod(0o600)
 
+    def _choose_port(self) -> int:
+        """The port used last time when it is still free, so DSNs survive a restart."""
+        port_file = self.root / "port"
+        try:
+            previous = int(port_file.read_text())
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                # As PostgreSQL does: a port in TIME_WAIT after a stop is free.
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                sock.bind(("127.0.0.1", previous))
+            return previous
+        except (OSError, ValueError):
+            port = _free_port()
+            port_file.write_text(str(port))
+            return port
+
     def _start(self) -> int:
-        port = _free_port()
+        port = self._choose_port()
         options = [f"-p {port}", "-c listen_addresses=127.0.0.1", "-c unix_socket_directories=''"]
         options += [f"-c {name}={value}" for name, value in self.settings.items()]
         self._run(

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -14,7 +15,9 @@ from starlette.routing import Route
 from db.connection import create_pool
 from origin.database import resolve_dsn
 from origin.errors import SHORT_MAX_AGE, HttpError, error_response
-from origin.routes import api, health, review, stream
+from origin.metrics import Metrics
+from origin.observe import RequestObserver, RunObserver
+from origin.routes import api, health, review, status, stream
 from origin.settings import Settings
 from origin.state import AppState
 from pool.clip_pool import ClipPool
@@ -37,6 +40,7 @@ async def _starlette_error(request: Request, exc: Exception) -> Response:
 
 def create_app(settings: Settings) -> Starlette:
     """Build the app; databases and processes are opened in its lifespan."""
+    metrics = Metrics()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -52,11 +56,14 @@ def create_app(settings: Settings) -> Starlette:
             cache_max_bytes=settings.cache_max_bytes,
             cache_idle_ttl_s=settings.cache_ttl_s,
             cache_min_free_bytes=settings.cache_min_free_bytes,
+            on_run=RunObserver(metrics, settings.leakage_warn_s),
         )
         await clip_pool.start()
+        metrics.watch_pool(clip_pool)
         app.state.origin = AppState(
-            settings=settings, ffmpeg=ffmpeg, db_pool=db_pool, clip_pool=clip_pool
-        )
+            settings=settings, ffmpeg=ffmpeg, db_pool=db_pool, clip_pool=clip_pool,
+            metrics=metrics,
+        )  # fmt: skip
         try:
             yield
         finally:
@@ -67,6 +74,9 @@ def create_app(settings: Settings) -> Starlette:
 
     routes = [
         Route("/healthz", health.healthz, methods=["GET", "HEAD"]),
+        Route("/readyz", status.readyz, methods=["GET", "HEAD"]),
+        Route("/metrics", status.metrics),
+        Route("/status/pool", status.pool_status),
         Route("/videos/clips/{clip_id}/stream/{version}", stream.stream_clip),
         Route("/api/sources", api.list_sources),
         Route("/api/sources/{source_id}/clips", api.list_source_clips),
@@ -77,5 +87,6 @@ def create_app(settings: Settings) -> Starlette:
     return Starlette(
         routes=routes,
         lifespan=lifespan,
+        middleware=[Middleware(RequestObserver, metrics=metrics)],
         exception_handlers={HttpError: _http_error, HTTPException: _starlette_error},
     )

@@ -103,6 +103,8 @@ SETTINGS: tuple[Setting, ...] = (
             "S3-compatible endpoint; AWS_* variables as boto3 reads them", "unset"),
     Setting("ORIGIN_CORS_ORIGINS", "cors_origins", str, "*",
             "allowed origins for the stream and thumbnail routes"),
+    Setting("ORIGIN_LEAKAGE_WARN_S", "leakage_warn_s", _positive_float, 2.0,
+            "log a warning for runs whose keyframe leakage exceeds this"),
     Setting("ORIGIN_LOG_FORMAT", "log_format", _choice("json", "console"), "json",
             "json or console"),
 )  # fmt: skip
@@ -128,6 +130,7 @@ class Settings:
     admin_token: str | None = None
     s3_endpoint_url: str | None = None
     cors_origins: str = "*"
+    leakage_warn_s: float = 2.0
     log_format: LogFormat = "json"
 
     @classmethod

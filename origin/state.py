@@ -7,6 +7,7 @@ from typing import Any
 
 from starlette.requests import Request
 
+from origin.metrics import Metrics
 from origin.settings import Settings
 from pool.clip_pool import ClipPool
 
@@ -19,6 +20,9 @@ class AppState:
     ffmpeg: str
     db_pool: Any  # asyncpg.Pool; asyncpg has no type information
     clip_pool: ClipPool
+    metrics: Metrics
+    # (monotonic time, problem) of the last `ffmpeg -version` readiness check.
+    ffmpeg_check: tuple[float, str | None] = (float("-inf"), None)
 
 
 def app_state(request: Request) -> AppState:

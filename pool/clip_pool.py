@@ -27,6 +27,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Literal
 
 from pool.argv import PIPE_OUTPUT, build_clip_argv
 from pool.cache import ClipCache
@@ -41,6 +42,17 @@ from pool.stream import JOIN_ATTEMPTS, Channel, ClipStream, Tee
 log = logging.getLogger(__name__)
 
 RunObserver = Callable[[ClipRequest, RunResult], None]
+
+
+CacheOutcome = Literal["hit", "miss", "coalesced"]
+
+
+@dataclass(frozen=True)
+class FetchedFile:
+    """A finished clip file and how it was obtained."""
+
+    path: Path
+    cache: CacheOutcome  # hit: on disk; miss: this call cut it; coalesced: joined a run
 
 
 @dataclass(frozen=True)
@@ -99,6 +111,7 @@ class ClipPool:
         self._closed = False
         # Counters (plain ints, for metrics).
         self.runs_started = 0
+        self.coalesced_waits = 0  # requests that joined a run another request started
         self.run_outcomes: dict[Outcome, int] = {
             "ok": 0, "failed": 0, "timeout": 0, "killed": 0, "client_gone": 0,
         }  # fmt: skip
@@ -156,19 +169,28 @@ class ClipPool:
         is below its free-space floor: fall back to :meth:`stream`) or
         PoolClosed. The file may be evicted later; open it soon.
         """
+        return (await self.fetch_file(request)).path
+
+    async def fetch_file(self, request: ClipRequest) -> FetchedFile:
+        """:meth:`get_file`, also saying how the file was found (for metrics)."""
         self._check_open()
         key = request.cache_key
+        how: CacheOutcome = "hit"
         for _ in range(JOIN_ATTEMPTS):
             path = self.cache.lookup(key)
             if path is not None:
-                return path
+                return FetchedFile(path, how)
             flight = self._flights.get(key)
             if flight is None:
                 self._require_room()
                 flight = self._flights.start(key, lambda f: self._cut_to_file(f, request))
+                how = "miss"
+            else:
+                self.coalesced_waits += 1
+                how = "coalesced"
             path = await flight.wait()
             if path is not None:
-                return path
+                return FetchedFile(path, how)
             # The run we joined was a stream whose file did not get cached; go again.
         raise RunFailed(None, message="the clip could not be stored")
 
@@ -338,4 +360,4 @@ def _could_not_open_input(result: RunResult, request: ClipRequest) -> bool:
     return "Error opening input" in tail or f"{scrub(request.source_input)}: " in tail
 
 
-__all__ = ["ClipPool", "ClipStream", "PoolStatus", "RunObserver"]
+__all__ = ["CacheOutcome", "ClipPool", "ClipStream", "FetchedFile", "PoolStatus", "RunObserver"]

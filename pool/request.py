@@ -11,7 +11,7 @@ Mode = Literal["file", "pipe"]
 
 # Bump when the ffmpeg recipe (pool/argv.py) changes the bytes it produces, so
 # files cut by the old recipe stop matching and age out of the cache.
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2  # 2: file mode trims the edit list to the exact end
 
 _MICROSECOND = Decimal("0.000001")
 
@@ -46,6 +46,11 @@ class ClipRequest:
     start: Decimal
     end: Decimal
     mode: Mode
+    # What the run will cost beyond the clip itself, for metrics and logs only
+    # (not part of the bytes, so not part of the cache key): the keyframe the
+    # stream copy really starts from, and the source's average bytes per second.
+    keyframe_start: Decimal | None = None
+    source_byte_rate: float | None = None
 
     def __post_init__(self) -> None:
         if self.clip_id < 0 or self.version < 0:
@@ -70,6 +75,13 @@ class ClipRequest:
     def duration(self) -> Decimal:
         """Length of the clip in seconds, exact."""
         return self.end - self.start
+
+    @property
+    def leakage(self) -> Decimal | None:
+        """Seconds of pre-roll the stream copy carries before ``start`` (None if unknown)."""
+        if self.keyframe_start is None:
+            return None
+        return max(Decimal(0), self.start - self.keyframe_start)
 
     @property
     def cache_key(self) -> str:

@@ -210,6 +210,7 @@ class ClipStream:
                 if flight is None:
                     await self._start_run()
                     return
+                pool.coalesced_waits += 1
                 path = await flight.wait()  # a late joiner waits for the finished file
             if path is not None and self._open_file(path):
                 return

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from decimal import Decimal
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -13,7 +15,9 @@ from db import clips as clip_store
 from db import sources as source_store
 from db.errors import NotFound
 from db.records import ClipRecord, SourceRecord
+from db.tiling import to_time
 from origin.errors import SHORT_MAX_AGE, HttpError
+from origin.metrics import Metrics
 from origin.params import parse_id
 from origin.responses import clip_file_response, clip_stream_response
 from origin.signing import sign_path_until, verify
@@ -61,6 +65,12 @@ async def _current_clip(state: AppState, clip_id: int) -> tuple[ClipRecord, Sour
     return clip, source
 
 
+def keyframe_at_or_before(keyframes: Sequence[float], t: Decimal) -> Decimal | None:
+    """The last keyframe time <= ``t``: where a stream copy cut at ``t`` really starts."""
+    index = bisect.bisect_right(keyframes, float(t) + 1e-9)
+    return None if index == 0 else to_time(keyframes[index - 1])
+
+
 def clip_request(clip: ClipRecord, source: SourceRecord, mode: Mode) -> ClipRequest:
     """What the pool needs to cut ``clip``; refuses a source whose bytes changed."""
     try:
@@ -80,12 +90,15 @@ def clip_request(clip: ClipRecord, source: SourceRecord, mode: Mode) -> ClipRequ
         start=clip.start,
         end=clip.end,
         mode=mode,
+        keyframe_start=keyframe_at_or_before(source.keyframes, clip.start),
+        source_byte_rate=source.size_bytes / float(source.duration),
     )
 
 
-def pool_error(exc: PoolError) -> HttpError:
+def pool_error(exc: PoolError, metrics: Metrics) -> HttpError:
     """The status a client sees for a pool failure. Nothing here is cacheable."""
     if isinstance(exc, Saturated):
+        metrics.rejections.inc()
         retry = str(max(1, math.ceil(exc.retry_after_s)))
         return HttpError(429, str(exc), headers={"Retry-After": retry})
     if isinstance(exc, SourceUnavailable | PoolClosed):
@@ -112,34 +125,40 @@ async def stream_clip(request: Request) -> Response:
 
     mode = state.settings.stream_mode
     last_modified = clip.updated_at
+    pool = state.clip_pool
     try:
         if mode == "file":
             try:
-                path = await state.clip_pool.get_file(clip_request(clip, source, "file"))
+                fetched = await pool.fetch_file(clip_request(clip, source, "file"))
             except CacheFull:
                 # No disk to store it: stream it uncached rather than fail.
-                stream = state.clip_pool.stream(clip_request(clip, source, "pipe"))
+                stream = pool.stream(clip_request(clip, source, "pipe"))
                 await stream.open()
+                request.state.cache = "uncached"
                 return clip_stream_response(_body(stream), cacheable=False, headers={})
-            return await clip_file_response(request, path, last_modified=last_modified, headers={})
+            request.state.cache = fetched.cache
+            return await clip_file_response(
+                request, fetched.path, last_modified=last_modified, headers={}
+            )
 
         pipe_request = clip_request(clip, source, "pipe")
-        cached = state.clip_pool.cached(pipe_request)
-        if cached is None and ("range" in request.headers or request.method == "HEAD"):
+        if "range" in request.headers or request.method == "HEAD":
             # Range and HEAD answers need the whole file's length: wait for it.
-            cached = await state.clip_pool.get_file(pipe_request)
-        if cached is not None:
+            fetched = await pool.fetch_file(pipe_request)
+            request.state.cache = fetched.cache
             return await clip_file_response(
-                request, cached, last_modified=last_modified, headers={}
+                request, fetched.path, last_modified=last_modified, headers={}
             )
-        stream = state.clip_pool.stream(pipe_request)
+        stream = pool.stream(pipe_request)
         await stream.open()
     except PoolError as exc:
-        raise pool_error(exc) from None
-    if stream.path is not None:  # finished in the meantime: serve it as a file
+        raise pool_error(exc, state.metrics) from None
+    if stream.path is not None:  # already cut: serve it as a file
+        request.state.cache = "hit"
         path = stream.path
         stream.close()
         return await clip_file_response(request, path, last_modified=last_modified, headers={})
+    request.state.cache = "miss"
     return clip_stream_response(_body(stream), cacheable=True, headers={})
 
 

@@ -1,0 +1,121 @@
+"""Prometheus metrics: one registry per app, no unbounded label values.
+
+Live pool and cache figures are read when scraped (a custom collector), so
+they cannot drift from the pool's own state. One uvicorn worker per process:
+running several workers would need prometheus-client's multiprocess mode.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from pool.clip_pool import ClipPool
+from pool.procfs import rss_bytes
+
+#: From a cache hit (milliseconds) to a long cold run (minutes): the
+#: Prometheus defaults stop at 10 s.
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+#: Leakage is bounded by the source's keyframe interval (usually 1 to 10 s).
+LEAKAGE_BUCKETS = (0, 0.05, 0.1, 0.25, 0.5, 1, 1.5, 2, 3, 5, 10)
+
+LEAKAGE_HELP = (
+    "Requested start minus the keyframe the stream copy really starts from. In file mode "
+    "the MP4 edit list hides these frames, but their bytes are still sent; in pipe mode "
+    "they are shown."
+)
+
+
+class Metrics:
+    """Every metric the app records, in its own registry."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.runs = Counter(
+            "origin_ffmpeg_runs", "ffmpeg runs by output mode and how they ended",
+            ["mode", "outcome"], registry=r,
+        )  # fmt: skip
+        self.rejections = Counter(
+            "origin_pool_rejections", "Requests answered 429 because no ffmpeg slot was free",
+            registry=r,
+        )  # fmt: skip
+        self.startup = Histogram(
+            "origin_ffmpeg_startup_seconds", "ffmpeg spawn to first output byte",
+            ["mode"], buckets=LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.run_seconds = Histogram(
+            "origin_ffmpeg_run_seconds", "ffmpeg spawn to reaped",
+            ["mode"], buckets=LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.request_seconds = Histogram(
+            "origin_request_seconds", "Request start to last byte sent, by route template",
+            ["route", "status"], buckets=LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.ttfb = Histogram(
+            "origin_ttfb_seconds",
+            "Request start to response start for clip streams, by how the cache answered",
+            ["cache"], buckets=LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.response_bytes = Counter(
+            "origin_response_bytes", "Body bytes sent, by route template", ["route"], registry=r
+        )
+        self.leakage = Histogram(
+            "origin_keyframe_leakage_seconds", LEAKAGE_HELP,
+            ["mode"], buckets=LEAKAGE_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.leakage_bytes = Counter(
+            "origin_keyframe_leakage_bytes",
+            "Estimated bytes of pre-roll before the requested start (leakage seconds times "
+            "the source's average byte rate), sent although not part of the clip",
+            ["mode"], registry=r,
+        )  # fmt: skip
+
+    def watch_pool(self, pool: ClipPool) -> None:
+        """Export the pool's live state with every scrape."""
+        self.registry.register(_PoolCollector(pool))
+
+
+class _PoolCollector(Collector):
+    def __init__(self, pool: ClipPool) -> None:
+        self._pool = pool
+
+    def collect(self) -> Iterator[Metric]:
+        pool = self._pool
+        status = pool.status()
+        cache = pool.cache
+        yield GaugeMetricFamily("origin_ffmpeg_active", "Live ffmpeg processes", status.active)
+        yield GaugeMetricFamily("origin_ffmpeg_max", "ffmpeg process limit", status.max)
+        yield GaugeMetricFamily(
+            "origin_ffmpeg_waiting", "Runs queued for an ffmpeg slot", status.waiting
+        )
+        yield GaugeMetricFamily(
+            "origin_ffmpeg_rss_bytes", "Resident memory of live ffmpeg processes (/proc)",
+            rss_bytes(status.pids),
+        )  # fmt: skip
+        yield CounterMetricFamily("origin_cache_hits", "Clip cache hits", cache.hits)
+        yield CounterMetricFamily("origin_cache_misses", "Clip cache misses", cache.misses)
+        yield CounterMetricFamily(
+            "origin_cache_coalesced_waits",
+            "Requests that waited for a run another request had started",
+            pool.coalesced_waits,
+        )
+        evictions = CounterMetricFamily(
+            "origin_cache_evictions", "Cached clips removed, by reason", labels=["reason"]
+        )
+        for reason, count in sorted(cache.evictions.items()):
+            evictions.add_metric([reason], count)
+        yield evictions
+        yield GaugeMetricFamily("origin_cache_bytes", "Bytes of cached clips", status.cache_bytes)
+        yield GaugeMetricFamily("origin_cache_files", "Cached clips", status.cache_files)
+        try:
+            free = shutil.disk_usage(cache.directory).free
+        except OSError:
+            return
+        yield GaugeMetricFamily(
+            "origin_cache_free_disk_bytes", "Free bytes on the cache's file system", free
+        )

@@ -1,0 +1,119 @@
+"""Per-request and per-run observation: request ids, access lines, metrics, run lines."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from typing import Any
+
+import structlog
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from origin.metrics import Metrics
+from pool.process import RunResult
+from pool.request import ClipRequest
+
+log = structlog.get_logger("origin")
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+class RequestObserver:
+    """ASGI middleware: request id, one access line and the request metrics per request.
+
+    The path is logged without its query string: a signed URL's token must
+    never reach the logs.
+    """
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = _header(scope, b"x-request-id")
+        request_id = incoming if incoming and _REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+        started = time.perf_counter()
+        status = 500  # what the client gets if the app fails before answering
+        ttfb: float | None = None
+        sent = 0
+
+        async def observed_send(message: Message) -> None:
+            nonlocal status, ttfb, sent
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                ttfb = time.perf_counter() - started
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"x-request-id", request_id.encode()),
+                ]
+            elif message["type"] == "http.response.body":
+                sent += len(message.get("body", b""))
+            await send(message)
+
+        with structlog.contextvars.bound_contextvars(request_id=request_id):
+            try:
+                await self.app(scope, receive, observed_send)
+            finally:
+                elapsed = time.perf_counter() - started
+                route = getattr(scope.get("route"), "path", "unmatched")
+                self.metrics.request_seconds.labels(route, str(status)).observe(elapsed)
+                self.metrics.response_bytes.labels(route).inc(sent)
+                cache = scope.get("state", {}).get("cache")
+                if cache is not None and ttfb is not None:
+                    self.metrics.ttfb.labels(cache).observe(ttfb)
+                log.info(
+                    "request", method=scope["method"], path=scope["path"], route=route,
+                    status=status, duration_s=round(elapsed, 6), bytes=sent, cache=cache,
+                )  # fmt: skip
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+class RunObserver:
+    """Called by the clip pool after every ffmpeg run: metrics and one log line."""
+
+    def __init__(self, metrics: Metrics, leakage_warn_s: float) -> None:
+        self.metrics = metrics
+        self.leakage_warn_s = leakage_warn_s
+
+    def __call__(self, request: ClipRequest, result: RunResult) -> None:
+        m = self.metrics
+        m.runs.labels(request.mode, result.outcome).inc()
+        m.run_seconds.labels(request.mode).observe(result.run_s)
+        if result.startup_s is not None:
+            m.startup.labels(request.mode).observe(result.startup_s)
+        leakage = request.leakage
+        fields: dict[str, Any] = {
+            "clip_id": request.clip_id, "version": request.version, "mode": request.mode,
+            "start": float(request.start), "end": float(request.end),
+            "keyframe_start": None if request.keyframe_start is None
+            else float(request.keyframe_start),
+            "leakage_s": None if leakage is None else float(leakage),
+            # The edit list hides the pre-roll in file mode; fragments show it.
+            "leakage_visible": request.mode == "pipe",
+            "startup_s": result.startup_s, "run_s": round(result.run_s, 6),
+            "bytes": result.bytes_out, "exit_status": result.exit_status,
+            "outcome": result.outcome,
+        }  # fmt: skip
+        if leakage is not None and result.outcome == "ok":
+            m.leakage.labels(request.mode).observe(float(leakage))
+            if request.source_byte_rate:
+                leaked = float(leakage) * request.source_byte_rate
+                m.leakage_bytes.labels(request.mode).inc(leaked)
+                fields["leakage_bytes_estimate"] = round(leaked)
+        if result.outcome not in ("ok", "client_gone"):
+            fields["stderr"] = result.last_stderr_line
+            log.warning("ffmpeg_run", **fields)
+        elif leakage is not None and leakage > self.leakage_warn_s:
+            log.warning("ffmpeg_run", leakage_above_s=self.leakage_warn_s, **fields)
+        else:
+            log.info("ffmpeg_run", **fields)

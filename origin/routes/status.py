@@ -1,0 +1,103 @@
+"""Operator endpoints: readiness, Prometheus metrics, pool status. None takes a pool slot."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from origin.state import AppState, app_state
+from pool.procfs import rss_bytes
+
+_NO_STORE = {"Cache-Control": "no-store"}
+DB_TIMEOUT_S = 2.0
+FFMPEG_TIMEOUT_S = 5.0
+#: Re-running ``ffmpeg -version`` on every probe would cost a process spawn.
+FFMPEG_CHECK_TTL_S = 30.0
+
+
+async def _database_problem(state: AppState) -> str | None:
+    try:
+        async with asyncio.timeout(DB_TIMEOUT_S):
+            async with state.db_pool.acquire() as conn:
+                await conn.fetchval("SELECT 1")
+    except Exception as exc:  # any failure means "not ready", whatever its type
+        return f"database: {type(exc).__name__}"
+    return None
+
+
+async def _ffmpeg_problem(state: AppState) -> str | None:
+    checked_at, problem = state.ffmpeg_check
+    if time.monotonic() - checked_at < FFMPEG_CHECK_TTL_S:
+        return problem
+    try:
+        process = await asyncio.create_subprocess_exec(
+            state.ffmpeg, "-hide_banner", "-version",
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            async with asyncio.timeout(FFMPEG_TIMEOUT_S):
+                status = await process.wait()
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+        problem = None if status == 0 else f"ffmpeg: -version exited with {status}"
+    except (OSError, TimeoutError) as exc:
+        problem = f"ffmpeg: {type(exc).__name__}"
+    state.ffmpeg_check = (time.monotonic(), problem)
+    return problem
+
+
+def _cache_problem(state: AppState) -> str | None:
+    directory = state.clip_pool.cache.directory
+    if not directory.is_dir() or not os.access(directory, os.W_OK | os.X_OK):
+        return "cache: directory is not writable"
+    return None
+
+
+async def readyz(request: Request) -> Response:
+    """200 when PostgreSQL answers, ffmpeg runs and the cache is writable; else 503."""
+    state = app_state(request)
+    problems = [
+        p
+        for p in (
+            await _database_problem(state),
+            await _ffmpeg_problem(state),
+            _cache_problem(state),
+        )
+        if p is not None
+    ]
+    if problems:
+        return JSONResponse(
+            {"status": "unavailable", "reasons": problems}, status_code=503, headers=_NO_STORE
+        )
+    return JSONResponse({"status": "ready"}, headers=_NO_STORE)
+
+
+async def metrics(request: Request) -> Response:
+    """Prometheus text format."""
+    body = generate_latest(app_state(request).metrics.registry)
+    return Response(body, media_type=CONTENT_TYPE_LATEST, headers=_NO_STORE)
+
+
+async def pool_status(request: Request) -> Response:
+    """The pool's live state, as INTERFACE.md describes it."""
+    status = app_state(request).clip_pool.status()
+    return JSONResponse(
+        {
+            "active_processes": status.active,
+            "max_processes": status.max,
+            "utilization_percent": round(100 * status.active / status.max, 1),
+            "waiting": status.waiting,
+            "memory_usage": {
+                "total_memory_mb": round(rss_bytes(status.pids) / 2**20, 1),
+                "process_count": len(status.pids),
+            },
+        },
+        headers=_NO_STORE,
+    )
