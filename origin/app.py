@@ -13,6 +13,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from db.connection import create_pool
+from origin.cors import MediaCors
 from origin.database import resolve_dsn
 from origin.errors import SHORT_MAX_AGE, HttpError, error_response
 from origin.metrics import Metrics
@@ -21,7 +22,7 @@ from origin.routes import api, health, review, status, stream
 from origin.settings import Settings
 from origin.state import AppState
 from pool.clip_pool import ClipPool
-from pool.ffmpeg_binary import find_ffmpeg
+from pool.ffmpeg_binary import ffmpeg_version, find_ffmpeg
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -45,6 +46,7 @@ def create_app(settings: Settings) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         ffmpeg = find_ffmpeg(settings.ffmpeg)
+        version = ffmpeg_version(ffmpeg)
         dsn = await resolve_dsn(settings)
         db_pool = await create_pool(dsn)
         clip_pool = ClipPool(
@@ -61,8 +63,8 @@ def create_app(settings: Settings) -> Starlette:
         await clip_pool.start()
         metrics.watch_pool(clip_pool)
         app.state.origin = AppState(
-            settings=settings, ffmpeg=ffmpeg, db_pool=db_pool, clip_pool=clip_pool,
-            metrics=metrics,
+            settings=settings, ffmpeg=ffmpeg, ffmpeg_version=version, db_pool=db_pool,
+            clip_pool=clip_pool, metrics=metrics,
         )  # fmt: skip
         try:
             yield
@@ -87,6 +89,9 @@ def create_app(settings: Settings) -> Starlette:
     return Starlette(
         routes=routes,
         lifespan=lifespan,
-        middleware=[Middleware(RequestObserver, metrics=metrics)],
+        middleware=[
+            Middleware(RequestObserver, metrics=metrics),
+            Middleware(MediaCors, allowed_origins=settings.cors_origins),
+        ],
         exception_handlers={HttpError: _http_error, HTTPException: _starlette_error},
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import AsyncIterator, Mapping
 from datetime import datetime
@@ -19,10 +20,31 @@ from starlette.responses import (
 )
 
 from origin.errors import error_response
-from origin.etags import content_etag
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 MP4 = "video/mp4"
+
+
+class ClipFileResponse(FileResponse):
+    """Starlette's FileResponse with 1 MiB reads instead of 64 KiB.
+
+    uvicorn has no sendfile, so every chunk is a thread hop and a send; larger
+    chunks serve a 40 MB clip about three times faster (docs/benchmarks.md).
+    """
+
+    chunk_size = 1024 * 1024
+
+
+def clip_etag(cache_key: str, ffmpeg_version: str) -> str:
+    """A strong ETag for a clip's bytes without reading them.
+
+    The bytes are a deterministic function of the cache key (clip, version,
+    mode, source identity, span, recipe) and the ffmpeg build, which the tests
+    check across runs and replicas; hashing those is as strong as hashing the
+    content and costs nothing on a cold request.
+    """
+    digest = hashlib.sha256(f"{cache_key}\n{ffmpeg_version}".encode()).hexdigest()
+    return f'"{digest[:32]}"'
 
 
 def _etag_matches(if_none_match: str, etag: str) -> bool:
@@ -37,8 +59,8 @@ async def clip_file_response(
     request: Request,
     path: Path,
     *,
+    etag: str,
     last_modified: datetime,
-    headers: Mapping[str, str],
 ) -> Response:
     """Serve a finished clip with Range, If-Range, If-None-Match and HEAD semantics.
 
@@ -46,13 +68,11 @@ async def clip_file_response(
     checked first so that a bad Range gets this service's JSON error shape.
     """
     stat = await _stat(path)
-    etag = await content_etag(path, stat)
     common = {
         "ETag": etag,
         "Last-Modified": format_datetime(last_modified, usegmt=True),
         "Cache-Control": IMMUTABLE,
         "X-Content-Type-Options": "nosniff",
-        **headers,
     }
     if_none_match = request.headers.get("if-none-match")
     if if_none_match is not None and _etag_matches(if_none_match, etag):
@@ -69,7 +89,7 @@ async def clip_file_response(
             return error_response(
                 416, "range not satisfiable", headers={"Content-Range": f"bytes */{stat.st_size}"}
             )
-    return FileResponse(path, media_type=MP4, headers=common, stat_result=stat)
+    return ClipFileResponse(path, media_type=MP4, headers=common, stat_result=stat)
 
 
 async def _stat(path: Path) -> os.stat_result:

@@ -18,6 +18,7 @@ class AppState:
 
     settings: Settings
     ffmpeg: str
+    ffmpeg_version: str
     db_pool: Any  # asyncpg.Pool; asyncpg has no type information
     clip_pool: ClipPool
     metrics: Metrics

@@ -1,7 +1,13 @@
 """The on-disk clip cache: ``<key>.mp4`` files, written whole or not at all.
 
-A run writes ``<key>.<random>.tmp``; :meth:`ClipCache.commit` fsyncs it and
-renames it into place (``os.replace``), so a reader only ever sees complete files.
+A run writes ``<key>.<random>.tmp``; :meth:`ClipCache.commit` renames it into
+place (``os.replace``) only after ffmpeg succeeded, so a reader only ever sees
+complete files. There is no fsync, as in nginx's proxy cache: every file can be
+cut again, and syncing a freshly written clip costs as much as a third of a
+cold request (docs/benchmarks.md). A process crash cannot leave a partial
+final file; an operating-system crash can leave a truncated one, which
+:meth:`~ClipCache.open` finds by walking each file's top-level MP4 boxes and
+deletes (eviction reason ``corrupt``).
 Failed runs :meth:`~ClipCache.discard` their temp, and :meth:`~ClipCache.open`
 removes every ``*.tmp`` left by a crash (the directory must belong to one
 origin process: two processes sharing it would need a lock per key).
@@ -34,7 +40,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-EvictReason = Literal["ttl", "size", "disk", "missing"]
+from pool.mp4_editlist import is_complete_mp4
+
+EvictReason = Literal["ttl", "size", "disk", "missing", "corrupt"]
 
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _FINAL_SUFFIX = ".mp4"
@@ -49,19 +57,12 @@ class _Entry:
     last_used: float
 
 
-def _durable_replace(temp: Path, final: Path) -> int:
-    """fsync ``temp``, rename it to ``final``, fsync the directory; return its size."""
-    with temp.open("rb") as f:
-        size = os.fstat(f.fileno()).st_size
-        if size == 0:
-            raise ValueError("refusing to cache an empty file")
-        os.fsync(f.fileno())
+def replace_into_place(temp: Path, final: Path) -> int:
+    """Rename a finished, non-empty ``temp`` to ``final``; return its size."""
+    size = temp.stat().st_size
+    if size == 0:
+        raise ValueError("refusing to cache an empty file")
     os.replace(temp, final)
-    dir_fd = os.open(final.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)  # make the rename itself survive a crash
-    finally:
-        os.close(dir_fd)
     return size
 
 
@@ -71,7 +72,7 @@ class ClipCache:
     Counters (plain attributes, for metrics): ``hits``, ``misses``,
     ``evictions[reason]``, ``bytes_on_disk``, ``files``. Not thread-safe: use
     it from the event loop's thread (blocking work it does is small: stat,
-    unlink, statvfs; fsync runs in a worker thread).
+    unlink, statvfs, rename).
     """
 
     def __init__(
@@ -99,7 +100,9 @@ class ClipCache:
         self._periodic: asyncio.Task[None] | None = None
         self.hits = 0
         self.misses = 0
-        self.evictions: dict[EvictReason, int] = {"ttl": 0, "size": 0, "disk": 0, "missing": 0}
+        self.evictions: dict[EvictReason, int] = {
+            "ttl": 0, "size": 0, "disk": 0, "missing": 0, "corrupt": 0,
+        }  # fmt: skip
         self.bytes_on_disk = 0
 
     @property
@@ -120,6 +123,11 @@ class ClipCache:
                     path.unlink()
             elif path.name.endswith(_FINAL_SUFFIX) and _KEY.match(path.name):
                 with contextlib.suppress(FileNotFoundError):
+                    if not is_complete_mp4(path):
+                        log.warning("removing incomplete cached clip %s", path.name)
+                        path.unlink()
+                        self.evictions["corrupt"] += 1
+                        continue
                     st = path.stat()
                     self._add(path.name[: -len(_FINAL_SUFFIX)], st.st_size, st.st_mtime)
 
@@ -190,7 +198,7 @@ class ClipCache:
         """
         final = self.path_for(key)
         try:
-            size = await asyncio.to_thread(_durable_replace, temp, final)
+            size = replace_into_place(temp, final)
         except ValueError:
             self.discard(temp)
             raise

@@ -46,6 +46,15 @@ def _wheel_ffmpeg() -> tuple[str | None, str]:
 
 
 @functools.cache
+def ffmpeg_version(path: str) -> str:
+    """The first line of ``ffmpeg -version``: names the exact build."""
+    result = subprocess.run(
+        [path, "-hide_banner", "-version"], capture_output=True, text=True, timeout=20, check=True
+    )
+    return result.stdout.splitlines()[0].strip() if result.stdout else path
+
+
+@functools.cache
 def find_ffmpeg(configured: str | None = None) -> str:
     """Return the path of the ffmpeg to run, or raise FfmpegNotFound.
 

@@ -101,6 +101,22 @@ def _top_level(path: Path) -> list[_TopLevel]:
     return boxes
 
 
+def is_complete_mp4(path: Path) -> bool:
+    """True when the file's top-level boxes fill it exactly and include moov.
+
+    Cheap (a read per top-level box) and enough to catch a file cut short, or
+    zero-filled, by a crash.
+    """
+    try:
+        boxes = _top_level(path)
+    except (Mp4Error, OSError, struct.error):
+        return False
+    if not boxes or boxes[0].type != b"ftyp":
+        return False
+    end = boxes[-1].offset + boxes[-1].size
+    return end == path.stat().st_size and any(b.type == b"moov" for b in boxes)
+
+
 # -- fields of the full boxes we touch --------------------------------------
 
 
@@ -273,8 +289,6 @@ def trim_presentation(path: Path, duration: Fraction) -> None:
         with path.open("r+b") as f:
             f.seek(moov_at.offset)
             f.write(new_moov)
-            f.flush()
-            os.fsync(f.fileno())
         return
     if any(b.type == b"mdat" and b.offset > moov_at.offset for b in top):
         _shift_chunk_offsets(moov, delta)
@@ -287,8 +301,6 @@ def trim_presentation(path: Path, duration: Fraction) -> None:
             src.seek(moov_at.offset + moov_at.size)
             while chunk := src.read(1 << 20):
                 dst.write(chunk)
-            dst.flush()
-            os.fsync(dst.fileno())
         os.replace(temp, path)
     finally:
         temp.unlink(missing_ok=True)

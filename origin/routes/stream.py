@@ -19,7 +19,7 @@ from db.tiling import to_time
 from origin.errors import SHORT_MAX_AGE, HttpError
 from origin.metrics import Metrics
 from origin.params import parse_id
-from origin.responses import clip_file_response, clip_stream_response
+from origin.responses import clip_etag, clip_file_response, clip_stream_response
 from origin.signing import sign_path_until, verify
 from origin.state import AppState, app_state
 from origin.urls import clip_stream_path
@@ -125,11 +125,16 @@ async def stream_clip(request: Request) -> Response:
 
     mode = state.settings.stream_mode
     last_modified = clip.updated_at
+
+    def etag(clip_request: ClipRequest) -> str:
+        return clip_etag(clip_request.cache_key, state.ffmpeg_version)
+
     pool = state.clip_pool
     try:
         if mode == "file":
+            file_request = clip_request(clip, source, "file")
             try:
-                fetched = await pool.fetch_file(clip_request(clip, source, "file"))
+                fetched = await pool.fetch_file(file_request)
             except CacheFull:
                 # No disk to store it: stream it uncached rather than fail.
                 stream = pool.stream(clip_request(clip, source, "pipe"))
@@ -138,7 +143,7 @@ async def stream_clip(request: Request) -> Response:
                 return clip_stream_response(_body(stream), cacheable=False, headers={})
             request.state.cache = fetched.cache
             return await clip_file_response(
-                request, fetched.path, last_modified=last_modified, headers={}
+                request, fetched.path, etag=etag(file_request), last_modified=last_modified
             )
 
         pipe_request = clip_request(clip, source, "pipe")
@@ -147,7 +152,7 @@ async def stream_clip(request: Request) -> Response:
             fetched = await pool.fetch_file(pipe_request)
             request.state.cache = fetched.cache
             return await clip_file_response(
-                request, fetched.path, last_modified=last_modified, headers={}
+                request, fetched.path, etag=etag(pipe_request), last_modified=last_modified
             )
         stream = pool.stream(pipe_request)
         await stream.open()
@@ -157,7 +162,9 @@ async def stream_clip(request: Request) -> Response:
         request.state.cache = "hit"
         path = stream.path
         stream.close()
-        return await clip_file_response(request, path, last_modified=last_modified, headers={})
+        return await clip_file_response(
+            request, path, etag=etag(pipe_request), last_modified=last_modified
+        )
     request.state.cache = "miss"
     return clip_stream_response(_body(stream), cacheable=True, headers={})
 

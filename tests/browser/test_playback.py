@@ -43,7 +43,7 @@ async (url) => {
   await video.play();
   await event("ended");
   return {
-    duration, durationAtEnd: video.duration, painted, firstAfterSeek: painted[beforeSeek],
+    duration, durationAtEnd: video.duration, painted, paintedAfterSeek: painted.slice(beforeSeek),
     seekedTo, error: video.error && video.error.code,
   };
 }
@@ -103,7 +103,9 @@ def test_file_mode_clip_plays_seeks_and_has_the_clip_duration(
     # ... and nothing after the cut is shown either.
     assert max(seen["painted"]) < length
     assert seen["seekedTo"] == pytest.approx(0.8 * length, abs=0.05)
-    assert seen["firstAfterSeek"] == pytest.approx(0.8 * length, abs=0.1)
+    # The frame at the seek target is painted (a callback for a frame painted
+    # just before the seek may still arrive after it, so look for it, not first).
+    assert any(abs(t - 0.8 * length) <= 0.1 for t in seen["paintedAfterSeek"])
 
 
 @pytest.mark.xfail(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import struct
 import time
 from pathlib import Path
 
@@ -71,13 +72,38 @@ async def test_discard_deletes_the_temp(tmp_path: Path) -> None:
     assert listing(tmp_path) == []
 
 
+def box(kind: bytes, payload: bytes = b"") -> bytes:
+    return struct.pack(">I4s", 8 + len(payload), kind) + payload
+
+
+# The smallest file the start-up check accepts: ftyp, moov, mdat filling it exactly.
+COMPLETE_MP4 = box(b"ftyp", b"isom") + box(b"moov") + box(b"mdat", b"frames")
+
+
 async def test_open_removes_stale_temps_and_indexes_existing_files(tmp_path: Path) -> None:
     (tmp_path / "c1-v1-file-abc.3f2a.tmp").write_bytes(b"half a clip")
-    (tmp_path / "c2-v1-file-def.mp4").write_bytes(b"12345")
+    (tmp_path / "c2-v1-file-def.mp4").write_bytes(COMPLETE_MP4)
     (tmp_path / "notes.txt").write_text("not ours")
     cache = make_cache(tmp_path, Clock())
     assert listing(tmp_path) == ["c2-v1-file-def.mp4", "notes.txt"]
-    assert (cache.files, cache.bytes_on_disk) == (1, 5)
+    assert (cache.files, cache.bytes_on_disk) == (1, len(COMPLETE_MP4))
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        COMPLETE_MP4[:-3],  # cut short
+        b"\0" * len(COMPLETE_MP4),  # zero-filled
+        box(b"ftyp", b"isom") + box(b"mdat", b"frames"),  # no moov
+        b"12345",
+    ],
+)
+async def test_open_removes_incomplete_clips(tmp_path: Path, content: bytes) -> None:
+    (tmp_path / "c3-v1-file-abc.mp4").write_bytes(content)
+    cache = make_cache(tmp_path, Clock())
+    assert listing(tmp_path) == []
+    assert cache.files == 0
+    assert cache.evictions["corrupt"] == 1
 
 
 async def test_pool_start_removes_stale_temps(make_pool: MakePool, cache_dir: Path) -> None:
