@@ -21,7 +21,8 @@ lint:
 
 check: lint test
 
-bench: setup test-system-packages
+bench: setup
+	tools/ensure-system-packages.sh --bench
 	$(BIN)/python -m bench.clip_latency
 
 setup: $(STAMP)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian packages the project needs when they are missing.
-# Usage: tools/ensure-system-packages.sh [--test]   (--test adds the browser for the test suite)
+# Usage: tools/ensure-system-packages.sh [--test | --bench]
+#   --test adds the browser for the test suite; --bench adds nginx and wrk for bench/.
 set -euo pipefail
 
 packages=()
@@ -11,7 +12,11 @@ have_pg_server() {
 have_pg_server || packages+=(postgresql)
 if [ "${1:-}" = "--test" ]; then
   [ -x /usr/bin/chromium ] || packages+=(chromium)
-  command -v nginx >/dev/null 2>&1 || packages+=(nginx-light)
+  command -v node >/dev/null 2>&1 || packages+=(nodejs)
+fi
+if [ "${1:-}" = "--bench" ]; then
+  command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || packages+=(nginx-light)
+  command -v wrk >/dev/null 2>&1 || packages+=(wrk)
 fi
 [ ${#packages[@]} -eq 0 ] && exit 0
 
