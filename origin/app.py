@@ -18,6 +18,7 @@ from origin.database import resolve_dsn
 from origin.errors import SHORT_MAX_AGE, HttpError, error_response
 from origin.metrics import Metrics
 from origin.observe import RequestObserver, RunObserver
+from origin.registration import source_resolver
 from origin.routes import api, health, review, status, stream
 from origin.settings import Settings
 from origin.state import AppState
@@ -64,7 +65,7 @@ def create_app(settings: Settings) -> Starlette:
         metrics.watch_pool(clip_pool)
         app.state.origin = AppState(
             settings=settings, ffmpeg=ffmpeg, ffmpeg_version=version, db_pool=db_pool,
-            clip_pool=clip_pool, metrics=metrics,
+            clip_pool=clip_pool, metrics=metrics, sources=source_resolver(settings),
         )  # fmt: skip
         try:
             yield

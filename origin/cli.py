@@ -26,7 +26,7 @@ from db.migrate import migrate
 from db.records import ClipRecord, EditResult, SourceRecord
 from db.tiling import to_time
 from origin.database import resolve_dsn
-from origin.registration import register_source
+from origin.registration import register_source, source_resolver
 from origin.settings import Settings, SettingsError, settings_help
 from origin.urls import DEFAULT_TTL_S, clip_stream_url
 from pool.ffmpeg_binary import FfmpegNotFound, find_ffmpeg
@@ -94,6 +94,7 @@ async def cmd_sources_add(conn: Connection, args: argparse.Namespace, settings: 
         conn,
         args.uri,
         ffmpeg=find_ffmpeg(settings.ffmpeg),
+        sources=source_resolver(settings),
         every=to_time(args.every, what="--every") if args.every is not None else None,
         cuts=_parse_cuts(args.cuts) if args.cuts is not None else None,
     )

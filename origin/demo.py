@@ -13,12 +13,11 @@ from db.connection import connect
 from db.embedded import private_cluster
 from db.records import ClipRecord, SourceRecord
 from origin.database import resolve_dsn
-from origin.registration import register_source
+from origin.registration import register_source, source_resolver
 from origin.server import serve
 from origin.settings import Settings
 from pool.ffmpeg_binary import find_ffmpeg
 from pool.sample import make_sample
-from pool.sources import open_source
 
 
 def demo_sample_path(settings: Settings) -> Path:
@@ -34,14 +33,15 @@ async def _prepare(settings: Settings, source_file: str | None) -> tuple[SourceR
             print(f"generating a 2-minute sample video at {path} …", flush=True)
             await asyncio.to_thread(make_sample, ffmpeg, path)
         source_file = str(path)
-    uri = open_source(source_file).uri
+    sources = source_resolver(settings)
+    uri = sources.open(source_file).uri
     conn = await connect(await resolve_dsn(settings))
     try:
         existing = [s for s in await source_store.list_sources(conn) if s.uri == uri]
         if existing:
             source = existing[0]
         else:
-            source, _ = await register_source(conn, source_file, ffmpeg=ffmpeg)
+            source, _ = await register_source(conn, source_file, ffmpeg=ffmpeg, sources=sources)
         first = (await clip_store.list_clips(conn, source.id))[0]
     finally:
         await conn.close()

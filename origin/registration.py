@@ -11,10 +11,19 @@ from db.connection import Connection
 from db.records import ClipRecord, SourceRecord
 from db.sources import NewSource, add_source
 from db.tiling import boundaries_every, boundaries_from_cuts, to_time
+from origin.settings import Settings
 from pool.probe import probe
-from pool.sources import open_source
+from pool.sources import SourceResolver
 
 DEFAULT_EVERY_S = Decimal(10)
+
+
+def source_resolver(settings: Settings) -> SourceResolver:
+    """How this deployment reaches sources; presigned URLs outlive the longest run."""
+    return SourceResolver(
+        s3_endpoint_url=settings.s3_endpoint_url,
+        presign_ttl_s=int(settings.stream_timeout_s) + 60,
+    )
 
 
 async def register_source(
@@ -22,6 +31,7 @@ async def register_source(
     uri: str,
     *,
     ffmpeg: str,
+    sources: SourceResolver,
     every: Decimal | None = None,
     cuts: Sequence[Decimal] | None = None,
 ) -> tuple[SourceRecord, list[ClipRecord]]:
@@ -30,9 +40,13 @@ async def register_source(
     Raises SourceError or ProbeError for an unusable source and EditRefused
     or SourceExists for an unusable cut plan, before anything is written.
     """
-    source = open_source(uri)
-    stat = source.stat()
-    facts = await anyio.to_thread.run_sync(probe, ffmpeg, source.ffmpeg_input())
+    source = sources.open(uri)
+    stat = await anyio.to_thread.run_sync(source.stat)
+    facts = await anyio.to_thread.run_sync(
+        lambda: probe(
+            ffmpeg, source.ffmpeg_input(), input_options=source.input_options(stat.identity)
+        )
+    )
     duration = to_time(facts.duration, what="duration")
     min_clip = duration / facts.frame_count
     if cuts is not None:

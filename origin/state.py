@@ -10,6 +10,7 @@ from starlette.requests import Request
 from origin.metrics import Metrics
 from origin.settings import Settings
 from pool.clip_pool import ClipPool
+from pool.sources import SourceResolver
 
 
 @dataclass
@@ -22,6 +23,7 @@ class AppState:
     db_pool: Any  # asyncpg.Pool; asyncpg has no type information
     clip_pool: ClipPool
     metrics: Metrics
+    sources: SourceResolver
     # (monotonic time, problem) of the last `ffmpeg -version` readiness check.
     ffmpeg_check: tuple[float, str | None] = (float("-inf"), None)
 

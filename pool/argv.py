@@ -52,6 +52,7 @@ def build_clip_argv(ffmpeg: str, request: ClipRequest, output: str) -> list[str]
     return [
         ffmpeg,
         *_COMMON_HEAD,
+        *request.input_options,
         "-ss", seconds_text(request.start),
         "-i", request.source_input,
         "-t", seconds_text(request.duration),

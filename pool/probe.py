@@ -74,13 +74,19 @@ def _parse_framecrc(text: str) -> tuple[dict[int, _Stream], list[tuple[int, int,
     return streams, packets
 
 
-def probe(ffmpeg: str, ffmpeg_input: str, *, timeout_s: float = 600) -> ProbeResult:
+def probe(
+    ffmpeg: str,
+    ffmpeg_input: str,
+    *,
+    input_options: tuple[str, ...] = (),
+    timeout_s: float = 600,
+) -> ProbeResult:
     """Read every packet header of ``ffmpeg_input`` and summarise it.
 
     Raises ProbeError for anything that is not a video ffmpeg can read.
     """
     argv = [
-        ffmpeg, "-hide_banner", "-nostdin", "-v", "info", "-i", ffmpeg_input,
+        ffmpeg, "-hide_banner", "-nostdin", "-v", "info", *input_options, "-i", ffmpeg_input,
         "-map", "0:v:0", "-map", "0:a:0?", "-c", "copy", "-f", "framecrc", "-",
     ]  # fmt: skip
     try:

@@ -51,6 +51,9 @@ class ClipRequest:
     # stream copy really starts from, and the source's average bytes per second.
     keyframe_start: Decimal | None = None
     source_byte_rate: float | None = None
+    # ffmpeg input options for reaching the source (HTTP timeouts, If-Match):
+    # they change how it is read, never which bytes come out.
+    input_options: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.clip_id < 0 or self.version < 0:

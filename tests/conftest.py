@@ -14,8 +14,9 @@ import shutil
 import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import anyio
 import asyncpg
@@ -26,7 +27,7 @@ from db.embedded import EmbeddedCluster
 from db.migrate import migrate
 from pool.ffmpeg_binary import find_ffmpeg
 from pool.sample import make_sample
-from tests.servers import Server, ServerFactory, start_server
+from tests.servers import Server, ServerFactory, free_port, start_server
 
 TEMPLATE_DB = "origin_template"
 T = TypeVar("T")
@@ -169,4 +170,44 @@ def server_factory(session_dir: Path) -> Iterator[ServerFactory]:
 
     yield factory
     for server in started:
+        server.stop()
+
+
+@dataclass(frozen=True)
+class S3Server:
+    """A real S3 API (moto's server mode) on loopback, with credentials for it."""
+
+    endpoint_url: str
+    env: dict[str, str]
+
+    def client(self) -> Any:
+        import boto3
+        from botocore.config import Config
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint_url,
+            aws_access_key_id=self.env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=self.env["AWS_SECRET_ACCESS_KEY"],
+            region_name=self.env["AWS_DEFAULT_REGION"],
+            config=Config(s3={"addressing_style": "path"}, signature_version="s3v4"),
+        )
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    env = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "ORIGIN_S3_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+    }
+    try:
+        yield S3Server(f"http://127.0.0.1:{port}", env)
+    finally:
         server.stop()

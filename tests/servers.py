@@ -78,11 +78,13 @@ def start_server(home: Path, env: dict[str, str]) -> Server:
 ServerFactory = Callable[..., Server]
 
 
-def register(database_url: str, video: Path, *args: str) -> dict[str, Any]:
+def register(
+    database_url: str, video: Path | str, *args: str, env: dict[str, str] | None = None
+) -> dict[str, Any]:
     """Register ``video`` through the real CLI; return its ``sources add --json`` output."""
     result = subprocess.run(
         [sys.executable, "-m", "origin", "sources", "add", str(video), "--json", *args],
-        env={"DATABASE_URL": database_url, "PATH": os.environ["PATH"]},
+        env={"DATABASE_URL": database_url, "PATH": os.environ["PATH"], **(env or {})},
         check=True, capture_output=True, text=True,
     )  # fmt: skip
     added: dict[str, Any] = json.loads(result.stdout)

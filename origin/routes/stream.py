@@ -26,7 +26,7 @@ from origin.urls import clip_stream_path
 from pool.clip_pool import ClipStream
 from pool.errors import CacheFull, PoolClosed, PoolError, Saturated, SourceUnavailable
 from pool.request import ClipRequest, Mode
-from pool.sources import SourceError, open_source
+from pool.sources import SourceError, SourceResolver
 
 _VERSION = re.compile(r"v([0-9]{1,10})")
 OLD_VERSION_CACHE = "public, max-age=60"
@@ -71,17 +71,18 @@ def keyframe_at_or_before(keyframes: Sequence[float], t: Decimal) -> Decimal | N
     return None if index == 0 else to_time(keyframes[index - 1])
 
 
-def clip_request(clip: ClipRecord, source: SourceRecord, mode: Mode) -> ClipRequest:
+def clip_request(
+    clip: ClipRecord, source: SourceRecord, mode: Mode, sources: SourceResolver
+) -> ClipRequest:
     """What the pool needs to cut ``clip``; refuses a source whose bytes changed."""
     try:
-        location = open_source(source.uri)
-        stat = location.stat()
-    except SourceError as exc:
-        raise SourceUnavailable(detail=str(exc)) from None
-    if stat.identity != source.identity:
+        location = sources.open(source.uri)
         # Cutting a different file than the one probed would serve wrong frames
         # under an immutable URL.
-        raise SourceUnavailable(detail=f"source {source.id} changed since it was registered")
+        location.check_identity(source.identity)
+    except SourceError as exc:
+        raise SourceUnavailable(detail=str(exc)) from None
+    byte_rate = source.size_bytes / float(source.duration)
     return ClipRequest(
         clip_id=clip.id,
         version=clip.version,
@@ -91,7 +92,10 @@ def clip_request(clip: ClipRecord, source: SourceRecord, mode: Mode) -> ClipRequ
         end=clip.end,
         mode=mode,
         keyframe_start=keyframe_at_or_before(source.keyframes, clip.start),
-        source_byte_rate=source.size_bytes / float(source.duration),
+        source_byte_rate=byte_rate,
+        input_options=location.input_options(
+            source.identity, expected_bytes=round(float(clip.duration) * byte_rate)
+        ),
     )
 
 
@@ -132,12 +136,12 @@ async def stream_clip(request: Request) -> Response:
     pool = state.clip_pool
     try:
         if mode == "file":
-            file_request = clip_request(clip, source, "file")
+            file_request = clip_request(clip, source, "file", state.sources)
             try:
                 fetched = await pool.fetch_file(file_request)
             except CacheFull:
                 # No disk to store it: stream it uncached rather than fail.
-                stream = pool.stream(clip_request(clip, source, "pipe"))
+                stream = pool.stream(clip_request(clip, source, "pipe", state.sources))
                 await stream.open()
                 request.state.cache = "uncached"
                 return clip_stream_response(_body(stream), cacheable=False, headers={})
@@ -146,7 +150,7 @@ async def stream_clip(request: Request) -> Response:
                 request, fetched.path, etag=etag(file_request), last_modified=last_modified
             )
 
-        pipe_request = clip_request(clip, source, "pipe")
+        pipe_request = clip_request(clip, source, "pipe", state.sources)
         if "range" in request.headers or request.method == "HEAD":
             # Range and HEAD answers need the whole file's length: wait for it.
             fetched = await pool.fetch_file(pipe_request)

@@ -143,7 +143,7 @@ def test_url_is_signed_when_a_key_is_set(database_url: str, sample_video: Path) 
     ("args", "pattern"),
     [
         (["sources", "add", "/no/such/file.mp4"], "no such file"),
-        (["sources", "add", "s3://bucket/key.mp4"], "not supported yet"),
+        (["sources", "add", "s3://bucket"], "expected s3://bucket/key"),
         (["sources", "add", "ftp://host/x.mp4"], "unsupported source scheme"),
         (["clips", "split", "999", "1"], "no clip with id 999"),
         (["clips", "merge", "999"], "no clip with id 999"),

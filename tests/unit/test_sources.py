@@ -2,7 +2,9 @@ from pathlib import Path
 
 import pytest
 
-from pool.sources import LocalSource, SourceError, open_source
+from pool.sources import LocalSource, S3Source, SourceError, SourceResolver
+
+open_source = SourceResolver().open
 
 
 def test_paths_and_file_uris_resolve_to_the_same_source(tmp_path: Path) -> None:
@@ -29,7 +31,8 @@ def test_identity_changes_with_the_bytes(tmp_path: Path) -> None:
     ("uri", "message"),
     [
         ("", "empty"),
-        ("s3://bucket/key", "not supported yet"),
+        ("s3://bucket", "expected s3://bucket/key"),
+        ("s3:///key", "expected s3://bucket/key"),
         ("http://example.com/a.mp4", "unsupported source scheme"),
         ("file://otherhost/a.mp4", "must be local"),
     ],
@@ -44,3 +47,15 @@ def test_missing_and_directory(tmp_path: Path) -> None:
         open_source(str(tmp_path / "missing.mp4")).stat()
     with pytest.raises(SourceError, match="not a regular file"):
         open_source(str(tmp_path)).stat()
+
+
+def test_s3_uris() -> None:
+    source = SourceResolver(s3_endpoint_url="http://127.0.0.1:9", presign_ttl_s=60).open(
+        "s3://media/videos/a b.mp4"
+    )
+    assert isinstance(source, S3Source)
+    assert (source.bucket, source.key, source.uri) == (
+        "media", "videos/a b.mp4", "s3://media/videos/a b.mp4",
+    )  # fmt: skip
+    options = source.input_options('"abc"')
+    assert options[-2:] == ("-headers", 'If-Match: "abc"\r\n')
