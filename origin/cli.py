@@ -23,11 +23,12 @@ from db.connection import Connection, connect
 from db.embedded import EmbeddedPostgresError, private_cluster
 from db.errors import EditRefused, NotFound, SourceExists
 from db.migrate import migrate
-from db.records import ClipRecord, EditResult, SourceRecord
+from db.records import ClipRecord, EditResult
 from db.tiling import to_time
 from origin.database import resolve_dsn
 from origin.registration import register_source, source_resolver
 from origin.settings import Settings, SettingsError, settings_help
+from origin.shapes import clip_json, source_json
 from origin.urls import DEFAULT_TTL_S, clip_stream_url
 from pool.ffmpeg_binary import FfmpegNotFound, find_ffmpeg
 from pool.probe import ProbeError
@@ -45,18 +46,6 @@ USER_ERRORS: tuple[type[Exception], ...] = (
 
 
 # -- output ---------------------------------------------------------------
-
-
-def clip_json(clip: ClipRecord, settings: Settings) -> dict[str, Any]:
-    """The stable JSON shape of a clip (see INTERFACE.md)."""
-    return {
-        "id": clip.id,
-        "source_id": clip.source_id,
-        "start": float(clip.start),
-        "end": float(clip.end),
-        "version": clip.version,
-        "url": clip_stream_url(clip, settings.signing_key_list),
-    }
 
 
 def _print_json(value: Any) -> None:
@@ -104,7 +93,7 @@ async def cmd_sources_add(conn: Connection, args: argparse.Namespace, settings: 
                 "id": source.id,
                 "uri": source.uri,
                 "duration": float(source.duration),
-                "clips": [clip_json(c, settings) for c in clips],
+                "clips": [clip_json(c, settings.signing_key_list) for c in clips],
             }
         )
         return
@@ -116,19 +105,10 @@ async def cmd_sources_add(conn: Connection, args: argparse.Namespace, settings: 
     _print_clips(clips, settings)
 
 
-def _source_json(source: SourceRecord) -> dict[str, Any]:
-    return {
-        "id": source.id,
-        "uri": source.uri,
-        "duration": float(source.duration),
-        "clip_count": source.clip_count,
-    }
-
-
 async def cmd_sources_list(conn: Connection, args: argparse.Namespace, settings: Settings) -> None:
     sources = await source_store.list_sources(conn)
     if args.json:
-        _print_json([_source_json(s) for s in sources])
+        _print_json([source_json(s) for s in sources])
         return
     for s in sources:
         print(f"source {s.id:<4} {s.duration:>12} s  {s.clip_count:>5} clips  {s.uri}")
@@ -139,7 +119,7 @@ async def cmd_clips_list(conn: Connection, args: argparse.Namespace, settings: S
         await source_store.get_source(conn, args.source)  # NotFound for an unknown source
     clips = await clip_store.list_clips(conn, args.source)
     if args.json:
-        _print_json([clip_json(c, settings) for c in clips])
+        _print_json([clip_json(c, settings.signing_key_list) for c in clips])
         return
     _print_clips(clips, settings)
 

@@ -13,42 +13,14 @@ from starlette.responses import JSONResponse, Response
 from db import clips as clip_store
 from db import sources as source_store
 from db.errors import EditRefused, NotFound
-from db.records import ClipRecord, EditResult, SourceRecord
+from db.records import EditResult
 from db.tiling import to_time
 from origin.errors import HttpError
 from origin.params import json_body, parse_id
+from origin.shapes import clip_json, source_details_json
 from origin.state import AppState, app_state
-from origin.urls import clip_stream_url, clip_thumbnail_path
 
 _NO_STORE = {"Cache-Control": "no-store"}
-
-
-def source_json(source: SourceRecord) -> dict[str, Any]:
-    """A source as the API shows it."""
-    return {
-        "id": source.id,
-        "uri": source.uri,
-        "duration": float(source.duration),
-        "clip_count": source.clip_count,
-        "video_codec": source.video_codec,
-        "audio_codec": source.audio_codec,
-        "width": source.width,
-        "height": source.height,
-        "keyframe_count": len(source.keyframes),
-    }
-
-
-def clip_json(clip: ClipRecord, state: AppState) -> dict[str, Any]:
-    """A clip as the API shows it (the CLI's ``--json`` shape plus the thumbnail)."""
-    return {
-        "id": clip.id,
-        "source_id": clip.source_id,
-        "start": float(clip.start),
-        "end": float(clip.end),
-        "version": clip.version,
-        "url": clip_stream_url(clip, state.settings.signing_key_list),
-        "thumbnail": clip_thumbnail_path(clip),
-    }
 
 
 async def list_sources(request: Request) -> Response:
@@ -56,7 +28,7 @@ async def list_sources(request: Request) -> Response:
     state = app_state(request)
     async with state.db_pool.acquire() as conn:
         sources = await source_store.list_sources(conn)
-    return JSONResponse([source_json(s) for s in sources], headers=_NO_STORE)
+    return JSONResponse([source_details_json(s) for s in sources], headers=_NO_STORE)
 
 
 async def list_source_clips(request: Request) -> Response:
@@ -69,7 +41,9 @@ async def list_source_clips(request: Request) -> Response:
         except NotFound:
             raise HttpError(404, "no such source") from None
         clips = await clip_store.list_clips(conn, source_id)
-    return JSONResponse([clip_json(c, state) for c in clips], headers=_NO_STORE)
+    return JSONResponse(
+        [clip_json(c, state.settings.signing_key_list) for c in clips], headers=_NO_STORE
+    )
 
 
 def _require_admin(request: Request, state: AppState) -> None:
@@ -119,6 +93,9 @@ async def edit_clip(request: Request) -> Response:
         except asyncpg.IntegrityConstraintViolationError as exc:
             raise HttpError(409, f"refused by the database: {exc}") from None
     return JSONResponse(
-        {"changed": [clip_json(c, state) for c in result.changed], "removed": list(result.removed)},
+        {
+            "changed": [clip_json(c, state.settings.signing_key_list) for c in result.changed],
+            "removed": list(result.removed),
+        },
         headers=_NO_STORE,
     )

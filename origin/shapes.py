@@ -1,0 +1,43 @@
+"""The JSON shapes of sources and clips, shared by the CLI's ``--json`` and the API."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from db.records import ClipRecord, SourceRecord
+from origin.urls import clip_stream_url
+
+
+def clip_json(clip: ClipRecord, signing_keys: Sequence[bytes]) -> dict[str, Any]:
+    """``{"id", "source_id", "start", "end", "version", "url"}`` (stable, INTERFACE.md)."""
+    return {
+        "id": clip.id,
+        "source_id": clip.source_id,
+        "start": float(clip.start),
+        "end": float(clip.end),
+        "version": clip.version,
+        "url": clip_stream_url(clip, signing_keys),
+    }
+
+
+def source_json(source: SourceRecord) -> dict[str, Any]:
+    """``{"id", "uri", "duration", "clip_count"}`` (stable, INTERFACE.md)."""
+    return {
+        "id": source.id,
+        "uri": source.uri,
+        "duration": float(source.duration),
+        "clip_count": source.clip_count,
+    }
+
+
+def source_details_json(source: SourceRecord) -> dict[str, Any]:
+    """:func:`source_json` plus what the probe found (the API's shape)."""
+    return {
+        **source_json(source),
+        "video_codec": source.video_codec,
+        "audio_codec": source.audio_codec,
+        "width": source.width,
+        "height": source.height,
+        "keyframe_count": len(source.keyframes),
+    }
