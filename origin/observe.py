@@ -40,6 +40,26 @@ class RequestObserver:
         status = 500  # what the client gets if the app fails before answering
         ttfb: float | None = None
         sent = 0
+        recorded = False
+
+        def record() -> None:
+            # Runs before the last body message goes out, so a client that has
+            # read the whole response already finds it in /metrics.
+            nonlocal recorded
+            if recorded:
+                return
+            recorded = True
+            elapsed = time.perf_counter() - started
+            route = getattr(scope.get("route"), "path", "unmatched")
+            self.metrics.request_seconds.labels(route, str(status)).observe(elapsed)
+            self.metrics.response_bytes.labels(route).inc(sent)
+            cache = scope.get("state", {}).get("cache")
+            if cache is not None and ttfb is not None:
+                self.metrics.ttfb.labels(cache).observe(ttfb)
+            log.info(
+                "request", method=scope["method"], path=scope["path"], route=route,
+                status=status, duration_s=round(elapsed, 6), bytes=sent, cache=cache,
+            )  # fmt: skip
 
         async def observed_send(message: Message) -> None:
             nonlocal status, ttfb, sent
@@ -52,23 +72,15 @@ class RequestObserver:
                 ]
             elif message["type"] == "http.response.body":
                 sent += len(message.get("body", b""))
+                if not message.get("more_body", False):
+                    record()
             await send(message)
 
         with structlog.contextvars.bound_contextvars(request_id=request_id):
             try:
                 await self.app(scope, receive, observed_send)
             finally:
-                elapsed = time.perf_counter() - started
-                route = getattr(scope.get("route"), "path", "unmatched")
-                self.metrics.request_seconds.labels(route, str(status)).observe(elapsed)
-                self.metrics.response_bytes.labels(route).inc(sent)
-                cache = scope.get("state", {}).get("cache")
-                if cache is not None and ttfb is not None:
-                    self.metrics.ttfb.labels(cache).observe(ttfb)
-                log.info(
-                    "request", method=scope["method"], path=scope["path"], route=route,
-                    status=status, duration_s=round(elapsed, 6), bytes=sent, cache=cache,
-                )  # fmt: skip
+                record()
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
