@@ -19,7 +19,7 @@ from origin.errors import SHORT_MAX_AGE, HttpError, error_response
 from origin.metrics import Metrics
 from origin.observe import RequestObserver, RunObserver
 from origin.registration import source_resolver
-from origin.routes import api, health, review, status, stream
+from origin.routes import api, health, review, status, stream, thumbnail
 from origin.settings import Settings
 from origin.state import AppState
 from pool.clip_pool import ClipPool
@@ -81,6 +81,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/metrics", status.metrics),
         Route("/status/pool", status.pool_status),
         Route("/videos/clips/{clip_id}/stream/{version}", stream.stream_clip),
+        Route("/videos/clips/{clip_id}/thumbnail/{version}", thumbnail.thumbnail),
         Route("/api/sources", api.list_sources),
         Route("/api/sources/{source_id}/clips", api.list_source_clips),
         Route("/api/clips/{clip_id}/{action:str}", api.edit_clip, methods=["POST"]),

@@ -61,6 +61,7 @@ async def clip_file_response(
     *,
     etag: str,
     last_modified: datetime,
+    media_type: str = MP4,
 ) -> Response:
     """Serve a finished clip with Range, If-Range, If-None-Match and HEAD semantics.
 
@@ -89,7 +90,7 @@ async def clip_file_response(
             return error_response(
                 416, "range not satisfiable", headers={"Content-Range": f"bytes */{stat.st_size}"}
             )
-    return ClipFileResponse(path, media_type=MP4, headers=common, stat_result=stat)
+    return ClipFileResponse(path, media_type=media_type, headers=common, stat_result=stat)
 
 
 async def _stat(path: Path) -> os.stat_result:

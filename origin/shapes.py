@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from db.records import ClipRecord, SourceRecord
-from origin.urls import clip_stream_url
+from origin.urls import clip_stream_url, clip_thumbnail_path
 
 
 def clip_json(clip: ClipRecord, signing_keys: Sequence[bytes]) -> dict[str, Any]:
@@ -19,6 +19,11 @@ def clip_json(clip: ClipRecord, signing_keys: Sequence[bytes]) -> dict[str, Any]
         "version": clip.version,
         "url": clip_stream_url(clip, signing_keys),
     }
+
+
+def clip_details_json(clip: ClipRecord, signing_keys: Sequence[bytes]) -> dict[str, Any]:
+    """:func:`clip_json` plus the public thumbnail path (the API's shape)."""
+    return {**clip_json(clip, signing_keys), "thumbnail": clip_thumbnail_path(clip)}
 
 
 def source_json(source: SourceRecord) -> dict[str, Any]:

@@ -16,6 +16,11 @@ def clip_stream_path(clip: ClipRecord) -> str:
     return f"/videos/clips/{clip.id}/stream/v{clip.version}"
 
 
+def clip_thumbnail_path(clip: ClipRecord) -> str:
+    """The public thumbnail path of the clip's current version."""
+    return f"/videos/clips/{clip.id}/thumbnail/v{clip.version}.jpg"
+
+
 def clip_stream_url(
     clip: ClipRecord, signing_keys: Sequence[bytes] = (), ttl_s: int = DEFAULT_TTL_S
 ) -> str:

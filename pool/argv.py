@@ -9,6 +9,8 @@ and, if present, the first audio stream:
   add ``-avoid_negative_ts make_zero``: it removes that edit list.
 - ``pipe``: a fragmented MP4 that can be written to a pipe as it is cut. It
   cannot carry the edit list, so its pre-roll is shown; it is the fallback form.
+- ``jpeg``: the thumbnail: the one frame at ``start`` (decoded from the keyframe
+  before it, so exact), full-range JPEG.
 
 Output is deterministic (no creation time, encoder string or metadata), so two
 runs give byte-identical files and a CDN sees stable bytes.
@@ -49,6 +51,22 @@ def build_clip_argv(ffmpeg: str, request: ClipRequest, output: str) -> list[str]
     """
     if not output:
         raise ValueError("output must not be empty")
+    if request.mode == "jpeg":
+        return [
+            ffmpeg,
+            *_COMMON_HEAD,
+            *request.input_options,
+            "-ss", seconds_text(request.start),
+            "-i", request.source_input,
+            "-map", "0:v:0",
+            "-frames:v", "1",
+            "-vf", "scale=out_range=full:flags=bitexact,format=yuvj420p",
+            "-c:v", "mjpeg", "-q:v", "2",
+            *_DETERMINISTIC,
+            "-f", "image2", "-update", "1",
+            "-y",
+            output,
+        ]  # fmt: skip
     return [
         ffmpeg,
         *_COMMON_HEAD,

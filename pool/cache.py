@@ -45,8 +45,32 @@ from pool.mp4_editlist import is_complete_mp4
 EvictReason = Literal["ttl", "size", "disk", "missing", "corrupt"]
 
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-_FINAL_SUFFIX = ".mp4"
 _TEMP_SUFFIX = ".tmp"
+
+
+def _is_complete_jpeg(path: Path) -> bool:
+    if path.stat().st_size < 4:
+        return False
+    with path.open("rb") as f:
+        if f.read(2) != b"\xff\xd8":
+            return False
+        f.seek(-2, os.SEEK_END)
+        return f.read(2) == b"\xff\xd9"
+
+
+#: A key names its file: ``<key>.mp4``, unless it carries one of these
+#: extensions itself. Each kind has a check that a file is whole.
+_COMPLETE: dict[str, Callable[[Path], bool]] = {".mp4": is_complete_mp4, ".jpg": _is_complete_jpeg}
+_DEFAULT_SUFFIX = ".mp4"
+
+
+def _file_name(key: str) -> str:
+    return key if Path(key).suffix in _COMPLETE else key + _DEFAULT_SUFFIX
+
+
+def _key_of(name: str) -> str:
+    return name.removesuffix(_DEFAULT_SUFFIX)
+
 
 log = logging.getLogger(__name__)
 
@@ -121,15 +145,15 @@ class ClipCache:
             if path.name.endswith(_TEMP_SUFFIX) and path not in self._temps:
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()
-            elif path.name.endswith(_FINAL_SUFFIX) and _KEY.match(path.name):
-                with contextlib.suppress(FileNotFoundError):
-                    if not is_complete_mp4(path):
+            elif path.suffix in _COMPLETE and _KEY.match(path.name):
+                with contextlib.suppress(OSError):
+                    if not _COMPLETE[path.suffix](path):
                         log.warning("removing incomplete cached clip %s", path.name)
                         path.unlink()
                         self.evictions["corrupt"] += 1
                         continue
                     st = path.stat()
-                    self._add(path.name[: -len(_FINAL_SUFFIX)], st.st_size, st.st_mtime)
+                    self._add(_key_of(path.name), st.st_size, st.st_mtime)
 
     def start_periodic(self, interval_s: float) -> None:
         """Run :meth:`cleanup` every ``interval_s`` in a background task until stopped."""
@@ -159,7 +183,7 @@ class ClipCache:
         """Where the finished file for ``key`` lives."""
         if not _KEY.match(key):
             raise ValueError(f"unsafe cache key {key!r}")
-        return self.directory / (key + _FINAL_SUFFIX)
+        return self.directory / _file_name(key)
 
     def lookup(self, key: str) -> Path | None:
         """The finished file for ``key`` (a hit marks it used), or None (a miss)."""

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
 
-Mode = Literal["file", "pipe"]
+Mode = Literal["file", "pipe", "jpeg"]
 
 # Bump when the ffmpeg recipe (pool/argv.py) changes the bytes it produces, so
 # files cut by the old recipe stop matching and age out of the cache.
@@ -69,8 +69,8 @@ class ClipRequest:
             raise ValueError("start must not be negative")
         if self.end <= self.start:
             raise ValueError("end must be after start")
-        if self.mode not in ("file", "pipe"):
-            raise ValueError("mode must be 'file' or 'pipe'")
+        if self.mode not in ("file", "pipe", "jpeg"):
+            raise ValueError("mode must be 'file', 'pipe' or 'jpeg'")
         if not self.source_input:
             raise ValueError("source_input must not be empty")
 
@@ -103,4 +103,5 @@ class ClipRequest:
             )
         )
         digest = hashlib.sha256(material.encode()).hexdigest()[:16]
-        return f"c{self.clip_id}-v{self.version}-{self.mode}-{digest}"
+        key = f"c{self.clip_id}-v{self.version}-{self.mode}-{digest}"
+        return key + ".jpg" if self.mode == "jpeg" else key

@@ -17,7 +17,7 @@ from db.records import EditResult
 from db.tiling import to_time
 from origin.errors import HttpError
 from origin.params import json_body, parse_id
-from origin.shapes import clip_json, source_details_json
+from origin.shapes import clip_details_json, source_details_json
 from origin.state import AppState, app_state
 
 _NO_STORE = {"Cache-Control": "no-store"}
@@ -42,7 +42,7 @@ async def list_source_clips(request: Request) -> Response:
             raise HttpError(404, "no such source") from None
         clips = await clip_store.list_clips(conn, source_id)
     return JSONResponse(
-        [clip_json(c, state.settings.signing_key_list) for c in clips], headers=_NO_STORE
+        [clip_details_json(c, state.settings.signing_key_list) for c in clips], headers=_NO_STORE
     )
 
 
@@ -94,7 +94,9 @@ async def edit_clip(request: Request) -> Response:
             raise HttpError(409, f"refused by the database: {exc}") from None
     return JSONResponse(
         {
-            "changed": [clip_json(c, state.settings.signing_key_list) for c in result.changed],
+            "changed": [
+                clip_details_json(c, state.settings.signing_key_list) for c in result.changed
+            ],
             "removed": list(result.removed),
         },
         headers=_NO_STORE,

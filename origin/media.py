@@ -1,0 +1,98 @@
+"""What the media routes (stream, thumbnail) share: versions, clip lookup, pool requests."""
+
+from __future__ import annotations
+
+import bisect
+import math
+import re
+from collections.abc import Sequence
+from decimal import Decimal
+
+from db import clips as clip_store
+from db import sources as source_store
+from db.errors import NotFound
+from db.records import ClipRecord, SourceRecord
+from db.tiling import to_time
+from origin.errors import SHORT_MAX_AGE, HttpError
+from origin.metrics import Metrics
+from origin.state import AppState
+from pool.errors import PoolClosed, PoolError, Saturated, SourceUnavailable
+from pool.request import ClipRequest, Mode
+from pool.sources import SourceError, SourceResolver
+
+_VERSION = re.compile(r"v([0-9]{1,10})")
+OLD_VERSION_CACHE = "public, max-age=60"
+MAX_VERSION = 2**31 - 1  # PostgreSQL integer
+THUMBNAIL_READ_S = 0.5
+
+
+def parse_version(raw: str, suffix: str = "") -> int:
+    """``v<n>`` (followed by ``suffix``) from a path segment; 400 or 404 otherwise."""
+    match = _VERSION.fullmatch(raw.removesuffix(suffix)) if raw.endswith(suffix) else None
+    if match is None:
+        raise HttpError(400, "malformed version: expected v<number>" + suffix)
+    version = int(match.group(1))
+    if version == 0 or version > MAX_VERSION:
+        raise HttpError(404, "no such clip version", cache_control=SHORT_MAX_AGE)
+    return version
+
+
+async def current_clip(state: AppState, clip_id: int) -> tuple[ClipRecord, SourceRecord]:
+    """The clip and its source as they are now; 404 for an unknown clip."""
+    async with state.db_pool.acquire() as conn:
+        try:
+            clip = await clip_store.get_clip(conn, clip_id)
+            source = await source_store.get_source(conn, clip.source_id)
+        except NotFound:
+            raise HttpError(404, "no such clip", cache_control=SHORT_MAX_AGE) from None
+    return clip, source
+
+
+def keyframe_at_or_before(keyframes: Sequence[float], t: Decimal) -> Decimal | None:
+    """The last keyframe time <= ``t``: where a stream copy cut at ``t`` really starts."""
+    index = bisect.bisect_right(keyframes, float(t) + 1e-9)
+    return None if index == 0 else to_time(keyframes[index - 1])
+
+
+def clip_request(
+    clip: ClipRecord, source: SourceRecord, mode: Mode, sources: SourceResolver
+) -> ClipRequest:
+    """What the pool needs to cut ``clip``; refuses a source whose bytes changed."""
+    try:
+        location = sources.open(source.uri)
+        # Cutting a different file than the one probed would serve wrong frames
+        # under an immutable URL.
+        location.check_identity(source.identity)
+    except SourceError as exc:
+        raise SourceUnavailable(detail=str(exc)) from None
+    byte_rate = source.size_bytes / float(source.duration)
+    keyframe = keyframe_at_or_before(source.keyframes, clip.start)
+    # A run reads from the keyframe before the start: to the end for a clip,
+    # only a frame or so past the start for a thumbnail.
+    pre_roll = float(clip.start - keyframe) if keyframe is not None else 0.0
+    read_s = pre_roll + (THUMBNAIL_READ_S if mode == "jpeg" else float(clip.duration))
+    return ClipRequest(
+        clip_id=clip.id,
+        version=clip.version,
+        source_input=location.ffmpeg_input(),
+        source_identity=source.identity,
+        start=clip.start,
+        end=clip.end,
+        mode=mode,
+        keyframe_start=keyframe,
+        source_byte_rate=byte_rate,
+        input_options=location.input_options(
+            source.identity, expected_bytes=round(read_s * byte_rate)
+        ),
+    )
+
+
+def pool_error(exc: PoolError, metrics: Metrics) -> HttpError:
+    """The status a client sees for a pool failure. Nothing here is cacheable."""
+    if isinstance(exc, Saturated):
+        metrics.rejections.inc()
+        retry = str(max(1, math.ceil(exc.retry_after_s)))
+        return HttpError(429, str(exc), headers={"Retry-After": retry})
+    if isinstance(exc, SourceUnavailable | PoolClosed):
+        return HttpError(503, str(exc), headers={"Retry-After": "5"})
+    return HttpError(500, str(exc))
