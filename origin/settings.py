@@ -97,6 +97,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ORIGIN_SIGNING_KEY", "signing_keys", _text, None,
             "when set, stream URLs need ?exp=…&sig=… (HMAC-SHA256); comma-separated to rotate",
             "unset"),
+    Setting("ORIGIN_CDN_SECRET", "cdn_secret", _text, None,
+            "with signing on, requests whose X-Origin-Verify header carries this secret "
+            "(a CloudFront custom origin header) need no token: the edge checked it", "unset"),
     Setting("ORIGIN_ADMIN_TOKEN", "admin_token", _text, None,
             "bearer token for the edit API", "unset"),
     Setting("ORIGIN_S3_ENDPOINT_URL", "s3_endpoint_url", _text, None,
@@ -127,6 +130,7 @@ class Settings:
     cache_ttl_s: float = 900.0
     cache_min_free_bytes: int = 500 * MiB
     signing_keys: str | None = None
+    cdn_secret: str | None = None
     admin_token: str | None = None
     s3_endpoint_url: str | None = None
     cors_origins: str = "*"

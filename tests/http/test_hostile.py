@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from origin.signing import sign_path
 from tests.conftest import Databases
-from tests.servers import Server, register, start_server
+from tests.servers import Server, ServerFactory, register, start_server
 
 KEY = b"hostile-test-key"
 
@@ -161,3 +161,14 @@ def test_cors_on_media_routes_only(target: Target) -> None:
 
     api = target.client.get("/api/sources", headers=origin)
     assert "access-control-allow-origin" not in api.headers
+
+
+def test_the_cdn_secret_stands_in_for_a_token(
+    database_url: str, sample_video: Path, server_factory: ServerFactory
+) -> None:
+    clip = register(database_url, sample_video)["clips"][0]
+    server = server_factory(database_url, ORIGIN_SIGNING_KEY="k", ORIGIN_CDN_SECRET="edge-says-ok")
+    with server.client() as http:
+        assert http.get(clip["url"], headers={"X-Origin-Verify": "edge-says-ok"}).status_code == 200
+        assert http.get(clip["url"], headers={"X-Origin-Verify": "guess"}).status_code == 403
+        assert http.get(clip["url"]).status_code == 403
