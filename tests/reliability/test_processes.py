@@ -46,6 +46,15 @@ def wait_for_no_ffmpeg(server: Server, within_s: float) -> float:
     return time.monotonic() - started
 
 
+def wait_for_ffmpeg(server: Server, within_s: float = 10) -> list[int]:
+    """PIDs of the server's ffmpeg children, once there is at least one."""
+    deadline = time.monotonic() + within_s
+    while not (children := ffmpeg_children(server.process.pid)):
+        assert time.monotonic() < deadline, "ffmpeg never started"
+        time.sleep(0.02)
+    return children
+
+
 def cached_clips(cache_dir: Path) -> list[Path]:
     return sorted(cache_dir.glob("*.mp4"))
 
@@ -177,10 +186,7 @@ def test_ffmpeg_killed_in_file_mode_is_a_500_and_the_next_request_works(
 
     with concurrent.futures.ThreadPoolExecutor(1) as executor:
         pending = executor.submit(fetch)
-        deadline = time.monotonic() + 10
-        while not (children := ffmpeg_children(server.process.pid)):
-            assert time.monotonic() < deadline, "ffmpeg never started"
-            time.sleep(0.02)
+        children = wait_for_ffmpeg(server)
         os.kill(children[0], signal.SIGKILL)
         failed = pending.result()
     assert failed.status_code == 500
@@ -228,10 +234,7 @@ def test_shutdown_kills_what_is_still_running(
 
     with concurrent.futures.ThreadPoolExecutor(1) as executor:
         pending = executor.submit(fetch)
-        deadline = time.monotonic() + 10
-        while not (children := ffmpeg_children(server.process.pid)):
-            assert time.monotonic() < deadline, "ffmpeg never started"
-            time.sleep(0.02)
+        children = wait_for_ffmpeg(server)
         started = time.monotonic()
         server.process.send_signal(signal.SIGTERM)
         # uvicorn shuts down, then re-raises SIGTERM so the exit status says why.
