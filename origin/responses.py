@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from datetime import datetime
 from email.utils import format_datetime
 from pathlib import Path
@@ -97,9 +97,7 @@ async def _stat(path: Path) -> os.stat_result:
     return await anyio.to_thread.run_sync(os.stat, path)
 
 
-def clip_stream_response(
-    body: AsyncIterator[bytes], *, cacheable: bool, headers: Mapping[str, str]
-) -> Response:
+def clip_stream_response(body: AsyncIterator[bytes], *, cacheable: bool) -> Response:
     """A clip sent while it is cut: chunked, no length known yet."""
     return StreamingResponse(
         body,
@@ -107,6 +105,5 @@ def clip_stream_response(
         headers={
             "Cache-Control": IMMUTABLE if cacheable else "no-store",
             "X-Content-Type-Options": "nosniff",
-            **headers,
         },
     )

@@ -82,7 +82,7 @@ async def stream_clip(request: Request) -> Response:
                 stream = pool.stream(clip_request(clip, source, "pipe", state.sources))
                 await stream.open()
                 request.state.cache = "uncached"
-                return clip_stream_response(_body(stream), cacheable=False, headers={})
+                return clip_stream_response(_body(stream), cacheable=False)
             request.state.cache = fetched.cache
             return await clip_file_response(
                 request, fetched.path, etag=etag(file_request), last_modified=last_modified
@@ -108,7 +108,7 @@ async def stream_clip(request: Request) -> Response:
             request, path, etag=etag(pipe_request), last_modified=last_modified
         )
     request.state.cache = "miss"
-    return clip_stream_response(_body(stream), cacheable=True, headers={})
+    return clip_stream_response(_body(stream), cacheable=True)
 
 
 async def _body(stream: ClipStream) -> AsyncIterator[bytes]:
