@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 from pathlib import Path
 from types import FrameType
@@ -64,6 +65,9 @@ def run_demo(settings: Settings, *, port: int, source: str | None) -> None:
         base = f"http://127.0.0.1:{port}"
         print(f"review page:  {base}/review/sources/{registered.id}")
         print(f"a clip:       curl -I {base}/videos/clips/{first.id}/stream/v{first.version}")
+        # A person watches the demo's terminal: readable lines unless asked otherwise.
+        if "ORIGIN_LOG_FORMAT" not in os.environ:
+            settings = settings.replace(log_format="console")
         serve(settings, host="127.0.0.1", port=port)
     finally:
         if started_here:
