@@ -74,7 +74,9 @@ def hostile_request(draw: st.DrawFn, clip: dict[str, Any]) -> dict[str, Any]:
             st.sampled_from(
                 ["/videos/clips//stream/v1", "/videos/clips/1/stream/", "/videos/../etc/passwd",
                  "/videos/clips/1/stream/v1/extra", "/videos/clips/%2e%2e/stream/v1",
-                 "/api/clips/1/split", "/api/sources/%00/clips", "/review/sources/-1"]
+                 "/api/clips/1/split", "/api/sources/%00/clips", "/review/sources/-1",
+                 "/videos/clips/1/thumbnail/v1", "/videos/clips/1/thumbnail/v0.jpg",
+                 "/videos/clips/x/thumbnail/v1.jpg", "/videos/clips/1/thumbnail/v9.jpg"]
             )
         )  # fmt: skip
     query = ""
