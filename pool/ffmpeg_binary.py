@@ -67,22 +67,18 @@ def find_ffmpeg(configured: str | None = None) -> str:
             return configured
         raise FfmpegNotFound(f"ORIGIN_FFMPEG={configured} does not run: {reason}")
 
-    tried: list[str] = []
     wheel, why = _wheel_ffmpeg()
-    if wheel is not None:
-        reason = _runs(wheel)
+    candidates = [
+        ("imageio-ffmpeg", wheel, why),
+        ("ffmpeg on PATH", shutil.which("ffmpeg"), "not found"),
+    ]
+    tried: list[str] = []
+    for label, path, missing in candidates:
+        if path is None:
+            tried.append(f"{label}: {missing}")
+            continue
+        reason = _runs(path)
         if reason is None:
-            return wheel
-        tried.append(f"imageio-ffmpeg {wheel}: {reason}")
-    else:
-        tried.append(f"imageio-ffmpeg: {why}")
-
-    on_path = shutil.which("ffmpeg")
-    if on_path is not None:
-        reason = _runs(on_path)
-        if reason is None:
-            return on_path
-        tried.append(f"PATH {on_path}: {reason}")
-    else:
-        tried.append("ffmpeg on PATH: not found")
+            return path
+        tried.append(f"{label} {path}: {reason}")
     raise FfmpegNotFound("no runnable ffmpeg; tried " + "; ".join(tried))
