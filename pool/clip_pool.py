@@ -33,7 +33,8 @@ from pool.argv import PIPE_OUTPUT, build_clip_argv
 from pool.cache import ClipCache
 from pool.coalesce import Flight, SingleFlight
 from pool.errors import CacheFull, PoolClosed, RunFailed, RunTimeout, SourceUnavailable, scrub
-from pool.mp4_editlist import Mp4Error, trim_presentation
+from pool.mp4_boxes import Mp4Error
+from pool.mp4_editlist import trim_presentation
 from pool.process import FfmpegProcess, Outcome, RunResult
 from pool.request import ClipRequest
 from pool.slots import Slots

@@ -12,127 +12,23 @@ from __future__ import annotations
 
 import os
 import struct
-from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
-_CONTAINERS = {b"moov", b"trak", b"edts", b"mdia", b"minf", b"stbl", b"dinf"}
-
-
-class Mp4Error(ValueError):
-    """The file is not an MP4 this module can rewrite."""
-
-
-@dataclass
-class Box:
-    """One MP4 box: a leaf with its payload or a container with children."""
-
-    type: bytes
-    payload: bytes = b""
-    children: list[Box] = field(default_factory=list)
-
-    @property
-    def is_container(self) -> bool:
-        return self.type in _CONTAINERS
-
-    def find(self, box_type: bytes) -> Box | None:
-        """First direct child of ``box_type``."""
-        return next((c for c in self.children if c.type == box_type), None)
-
-    def find_all(self, box_type: bytes) -> list[Box]:
-        """Every direct child of ``box_type``."""
-        return [c for c in self.children if c.type == box_type]
-
-    def serialize(self) -> bytes:
-        """The box's bytes with sizes recomputed."""
-        body = b"".join(c.serialize() for c in self.children) if self.is_container else self.payload
-        if len(body) + 8 <= 0xFFFFFFFF:
-            return struct.pack(">I4s", len(body) + 8, self.type) + body
-        return struct.pack(">I4sQ", 1, self.type, len(body) + 16) + body
-
-
-def _parse_boxes(data: bytes) -> list[Box]:
-    boxes: list[Box] = []
-    pos = 0
-    while pos + 8 <= len(data):
-        size, box_type = struct.unpack_from(">I4s", data, pos)
-        header = 8
-        if size == 1:
-            (size,) = struct.unpack_from(">Q", data, pos + 8)
-            header = 16
-        elif size == 0:
-            size = len(data) - pos
-        if size < header or pos + size > len(data):
-            raise Mp4Error(f"malformed {box_type!r} box")
-        content = data[pos + header : pos + size]
-        box = Box(box_type)
-        if box.is_container:
-            box.children = _parse_boxes(content)
-        else:
-            box.payload = content
-        boxes.append(box)
-        pos += size
-    return boxes
-
-
-@dataclass(frozen=True)
-class _TopLevel:
-    type: bytes
-    offset: int
-    size: int
-
-
-def _top_level(path: Path) -> list[_TopLevel]:
-    boxes: list[_TopLevel] = []
-    file_size = path.stat().st_size
-    with path.open("rb") as f:
-        offset = 0
-        while offset + 8 <= file_size:
-            f.seek(offset)
-            size, box_type = struct.unpack(">I4s", f.read(8))
-            if size == 1:
-                (size,) = struct.unpack(">Q", f.read(8))
-            elif size == 0:
-                size = file_size - offset
-            if size < 8:
-                raise Mp4Error(f"malformed top-level {box_type!r} box")
-            boxes.append(_TopLevel(box_type, offset, size))
-            offset += size
-    return boxes
-
-
-def is_complete_mp4(path: Path) -> bool:
-    """True when the file's top-level boxes fill it exactly and include moov.
-
-    Cheap (a read per top-level box) and enough to catch a file cut short, or
-    zero-filled, by a crash.
-    """
-    try:
-        boxes = _top_level(path)
-    except (Mp4Error, OSError, struct.error):
-        return False
-    if not boxes or boxes[0].type != b"ftyp":
-        return False
-    end = boxes[-1].offset + boxes[-1].size
-    return end == path.stat().st_size and any(b.type == b"moov" for b in boxes)
-
+from pool.mp4_boxes import Box, Mp4Error, file_reader, parse_boxes, top_level
 
 # -- fields of the full boxes we touch --------------------------------------
 
 
-def _version(box: Box) -> int:
-    return box.payload[0]
-
-
 def _mvhd_timescale(mvhd: Box) -> int:
-    offset = 20 if _version(mvhd) == 1 else 12
+    offset = 20 if mvhd.version == 1 else 12
     return int(struct.unpack_from(">I", mvhd.payload, offset)[0])
 
 
 def _set_duration(box: Box, v0_offset: int, v1_offset: int, value: int) -> None:
     """Write a 32-bit (version 0) or 64-bit (version 1) duration field."""
     payload = bytearray(box.payload)
-    if _version(box) == 1:
+    if box.version == 1:
         struct.pack_into(">Q", payload, v1_offset, value)
     else:
         if value > 0xFFFFFFFF:
@@ -143,7 +39,7 @@ def _set_duration(box: Box, v0_offset: int, v1_offset: int, value: int) -> None:
 
 def _read_elst(elst: Box) -> list[tuple[int, int, int]]:
     """(segment_duration, media_time, rate) of every entry."""
-    v1 = _version(elst) == 1
+    v1 = elst.version == 1
     (count,) = struct.unpack_from(">I", elst.payload, 4)
     entry = ">QqI" if v1 else ">IiI"
     step = struct.calcsize(entry)
@@ -151,7 +47,7 @@ def _read_elst(elst: Box) -> list[tuple[int, int, int]]:
 
 
 def _write_elst(elst: Box, entries: list[tuple[int, int, int]]) -> None:
-    v1 = _version(elst) == 1
+    v1 = elst.version == 1
     entry = ">QqI" if v1 else ">IiI"
     elst.payload = (
         elst.payload[:4]
@@ -181,14 +77,14 @@ def _first_presentation_time(trak: Box) -> int:
     Without an edit list that is when the first frame shows: with B-frames it
     is not 0, and a new edit list must start there to keep the first frame at 0.
     """
-    stbl = _descend(trak, b"mdia", b"minf", b"stbl")
+    stbl = trak.descend(b"mdia", b"minf", b"stbl")
     stts = stbl.find(b"stts") if stbl else None
     if stbl is None or stts is None:
         return 0
     ctts = stbl.find(b"ctts")
     offsets = [0]
     if ctts is not None:
-        offsets = [v for n, v in _runs(ctts, signed=_version(ctts) == 1) for _ in range(n)]
+        offsets = [v for n, v in _runs(ctts, signed=ctts.version == 1) for _ in range(n)]
     earliest: int | None = None
     dts = 0
     index = 0
@@ -212,7 +108,7 @@ def _trim_track(trak: Box, limit: int) -> int:
     if elst is None:
         current = int(
             struct.unpack_from(">Q", tkhd.payload, 28)[0]
-            if _version(tkhd) == 1
+            if tkhd.version == 1
             else struct.unpack_from(">I", tkhd.payload, 20)[0]
         )
         length = min(current, limit)
@@ -237,7 +133,7 @@ def _trim_track(trak: Box, limit: int) -> int:
 
 def _shift_chunk_offsets(moov: Box, delta: int) -> None:
     for trak in moov.find_all(b"trak"):
-        stbl = _descend(trak, b"mdia", b"minf", b"stbl")
+        stbl = trak.descend(b"mdia", b"minf", b"stbl")
         if stbl is None:
             continue
         for table in stbl.children:
@@ -255,26 +151,19 @@ def _shift_chunk_offsets(moov: Box, delta: int) -> None:
             table.payload = bytes(payload)
 
 
-def _descend(box: Box, *path: bytes) -> Box | None:
-    node: Box | None = box
-    for box_type in path:
-        node = node.find(box_type) if node else None
-    return node
-
-
 def trim_presentation(path: Path, duration: Fraction) -> None:
     """Make every track of the MP4 at ``path`` present for at most ``duration`` seconds.
 
     Rewrites ``moov`` in place when its size is unchanged; otherwise rewrites
     the file through a sibling temporary and an atomic rename.
     """
-    top = _top_level(path)
+    top = top_level(*file_reader(path))
     moov_at = next((b for b in top if b.type == b"moov"), None)
     if moov_at is None:
         raise Mp4Error("no moov box")
     with path.open("rb") as f:
         f.seek(moov_at.offset)
-        [moov] = _parse_boxes(f.read(moov_at.size))
+        [moov] = parse_boxes(f.read(moov_at.size))
 
     mvhd = moov.find(b"mvhd")
     if mvhd is None:

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pool.mp4_editlist import Mp4Error, trim_presentation
+from pool.mp4_boxes import Mp4Error
+from pool.mp4_editlist import trim_presentation
 from tests.mediacheck import frame_hashes, source_frame_hashes
 
 
