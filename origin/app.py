@@ -50,6 +50,7 @@ def create_app(settings: Settings) -> Starlette:
         version = ffmpeg_version(ffmpeg)
         dsn = await resolve_dsn(settings)
         db_pool = await create_pool(dsn)
+        run_observer = RunObserver(metrics, settings.leakage_warn_s)
         clip_pool = ClipPool(
             ffmpeg,
             settings.cache_path,
@@ -59,7 +60,8 @@ def create_app(settings: Settings) -> Starlette:
             cache_max_bytes=settings.cache_max_bytes,
             cache_idle_ttl_s=settings.cache_ttl_s,
             cache_min_free_bytes=settings.cache_min_free_bytes,
-            on_run=RunObserver(metrics, settings.leakage_warn_s),
+            on_run=run_observer,
+            on_smart_cut=run_observer.smart_cut,
         )
         await clip_pool.start()
         metrics.watch_pool(clip_pool)

@@ -72,6 +72,9 @@ def configure_logging(log_format: LogFormat) -> None:
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(logging.INFO)
+    # httpx (the smart cut's source reads) logs every request with its URL at
+    # INFO: a presigned URL, and noise; its warnings still come through.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         uvicorn_logger = logging.getLogger(name)
         uvicorn_logger.handlers = []

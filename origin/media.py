@@ -17,7 +17,7 @@ from origin.errors import SHORT_MAX_AGE, HttpError
 from origin.metrics import Metrics
 from origin.state import AppState
 from pool.errors import PoolClosed, PoolError, Saturated, SourceUnavailable
-from pool.request import ClipRequest, Mode
+from pool.request import ClipRequest, Mode, Precision
 from pool.sources import SourceError, SourceResolver
 
 _VERSION = re.compile(r"v([0-9]{1,10})")
@@ -55,7 +55,11 @@ def keyframe_at_or_before(keyframes: Sequence[float], t: Decimal) -> Decimal | N
 
 
 def clip_request(
-    clip: ClipRecord, source: SourceRecord, mode: Mode, sources: SourceResolver
+    clip: ClipRecord,
+    source: SourceRecord,
+    mode: Mode,
+    sources: SourceResolver,
+    precision: Precision = "editlist",
 ) -> ClipRequest:
     """What the pool needs to cut ``clip``; refuses a source whose bytes changed."""
     try:
@@ -84,6 +88,7 @@ def clip_request(
         input_options=location.input_options(
             source.identity, expected_bytes=round(read_s * byte_rate)
         ),
+        precision=precision,
     )
 
 

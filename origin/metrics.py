@@ -22,6 +22,7 @@ from pool.procfs import rss_bytes
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 #: Leakage is bounded by the source's keyframe interval (usually 1 to 10 s).
 LEAKAGE_BUCKETS = (0, 0.05, 0.1, 0.25, 0.5, 1, 1.5, 2, 3, 5, 10)
+REENCODED_BUCKETS = (0, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64)
 
 LEAKAGE_HELP = (
     "Requested start minus the keyframe the stream copy really starts from. In file mode "
@@ -73,6 +74,17 @@ class Metrics:
             "Estimated bytes of pre-roll before the requested start (leakage seconds times "
             "the source's average byte rate), sent although not part of the clip",
             ["mode"], registry=r,
+        )  # fmt: skip
+
+        self.smartcut_reencoded = Histogram(
+            "origin_smartcut_reencoded_seconds",
+            "Seconds of each smart-cut clip that were re-encoded (the rest is stream-copied)",
+            buckets=REENCODED_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.smartcut_fallbacks = Counter(
+            "origin_smartcut_fallbacks",
+            "Clips cut with the edit list because the smart cut could not handle them, by reason",
+            ["reason"], registry=r,
         )  # fmt: skip
 
     def watch_pool(self, pool: ClipPool) -> None:

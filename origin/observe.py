@@ -13,6 +13,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from origin.metrics import Metrics
 from pool.process import RunResult
 from pool.request import ClipRequest
+from pool.smart_cut import SmartCutReport
+from pool.smart_plan import SmartCutUnsupported
 
 log = structlog.get_logger("origin")
 
@@ -100,12 +102,12 @@ class RunObserver:
     def __call__(self, request: ClipRequest, result: RunResult) -> None:
         m = self.metrics
         m.runs.labels(request.mode, result.outcome).inc()
-        m.run_seconds.labels(request.mode).observe(result.run_s)
+        m.run_seconds.labels(request.form).observe(result.run_s)
         if result.startup_s is not None:
-            m.startup.labels(request.mode).observe(result.startup_s)
+            m.startup.labels(request.form).observe(result.startup_s)
         leakage = request.leakage
         fields: dict[str, Any] = {
-            "clip_id": request.clip_id, "version": request.version, "mode": request.mode,
+            "clip_id": request.clip_id, "version": request.version, "mode": request.form,
             "start": float(request.start), "end": float(request.end),
             "keyframe_start": None if request.keyframe_start is None
             else float(request.keyframe_start),
@@ -116,11 +118,12 @@ class RunObserver:
             "bytes": result.bytes_out, "exit_status": result.exit_status,
             "outcome": result.outcome,
         }  # fmt: skip
-        if leakage is not None and result.outcome == "ok":
-            m.leakage.labels(request.mode).observe(float(leakage))
+        # A smart cut's leakage (none) is recorded once per cut, by smart_cut.
+        if leakage is not None and result.outcome == "ok" and not request.smart:
+            m.leakage.labels(request.form).observe(float(leakage))
             if request.source_byte_rate:
                 leaked = float(leakage) * request.source_byte_rate
-                m.leakage_bytes.labels(request.mode).inc(leaked)
+                m.leakage_bytes.labels(request.form).inc(leaked)
                 fields["leakage_bytes_estimate"] = round(leaked)
         if result.outcome not in ("ok", "client_gone"):
             fields["stderr"] = result.last_stderr_line
@@ -129,3 +132,24 @@ class RunObserver:
             log.warning("ffmpeg_run", leakage_above_s=self.leakage_warn_s, **fields)
         else:
             log.info("ffmpeg_run", **fields)
+
+    def smart_cut(
+        self, request: ClipRequest, outcome: SmartCutReport | SmartCutUnsupported
+    ) -> None:
+        """Called by the clip pool after every smart cut, done or given up."""
+        m = self.metrics
+        fields: dict[str, Any] = {
+            "clip_id": request.clip_id, "version": request.version,
+            "start": float(request.start), "end": float(request.end),
+        }  # fmt: skip
+        if isinstance(outcome, SmartCutUnsupported):
+            m.smartcut_fallbacks.labels(outcome.reason).inc()
+            log.warning("smart_cut_fallback", reason=outcome.reason, detail=str(outcome), **fields)
+            return
+        m.leakage.labels("smart").observe(0)
+        m.smartcut_reencoded.observe(outcome.reencoded_s)
+        log.info(
+            "smart_cut", frames=outcome.frames, copied_frames=outcome.copied_frames,
+            reencoded_s=round(outcome.reencoded_s, 6), leakage_s=0.0,
+            source_bytes_read=outcome.source_bytes_read, **fields,
+        )  # fmt: skip

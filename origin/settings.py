@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 StreamMode = Literal["file", "pipe"]
+Precision = Literal["editlist", "smart"]
 LogFormat = Literal["json", "console"]
 
 MiB = 1024 * 1024
@@ -84,6 +85,9 @@ SETTINGS: tuple[Setting, ...] = (
             "hard limit on one ffmpeg run"),
     Setting("ORIGIN_STREAM_MODE", "stream_mode", _choice("file", "pipe"), "file",
             "file: frame-exact MP4 with known length; pipe: fragmented MP4 piped as made"),
+    Setting("ORIGIN_PRECISION", "precision", _choice("editlist", "smart"), "smart",
+            "file mode: smart re-encodes the frames before the first keyframe so every player "
+            "shows exactly the clip; editlist stream-copies and hides them with an edit list"),
     Setting("ORIGIN_SHUTDOWN_GRACE_S", "shutdown_grace_s", _positive_float, 20.0,
             "on SIGTERM, how long responses in flight may finish before ffmpeg is killed"),
     Setting("ORIGIN_CACHE_DIR", "cache_dir", Path, None,
@@ -124,6 +128,7 @@ class Settings:
     queue_timeout_ms: int = 0
     stream_timeout_s: float = 300.0
     stream_mode: StreamMode = "file"
+    precision: Precision = "smart"
     shutdown_grace_s: float = 20.0
     cache_dir: Path | None = None
     cache_max_bytes: int = 1024 * MiB

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -38,11 +39,14 @@ from pool.mp4_editlist import trim_presentation
 from pool.process import FfmpegProcess, Outcome, RunResult
 from pool.request import ClipRequest
 from pool.slots import Slots
+from pool.smart_cut import SmartCut, SmartCutReport, prepare
+from pool.smart_plan import SmartCutUnsupported
 from pool.stream import JOIN_ATTEMPTS, Channel, ClipStream, Tee
 
 log = logging.getLogger(__name__)
 
 RunObserver = Callable[[ClipRequest, RunResult], None]
+SmartCutObserver = Callable[[ClipRequest, "SmartCutReport | SmartCutUnsupported"], None]
 
 
 CacheOutcome = Literal["hit", "miss", "coalesced"]
@@ -92,6 +96,7 @@ class ClipPool:
         stream_buffer_bytes: int = 256 * 1024,
         retry_after_s: float = 1.0,
         on_run: RunObserver | None = None,
+        on_smart_cut: SmartCutObserver | None = None,
     ) -> None:
         self.ffmpeg = ffmpeg
         self.run_timeout_s = run_timeout_s
@@ -108,6 +113,7 @@ class ClipPool:
         self._cleanup_interval_s = cleanup_interval_s
         self._stream_buffer_bytes = stream_buffer_bytes
         self._on_run = on_run
+        self._on_smart_cut = on_smart_cut
         self._started = False
         self._closed = False
         # Counters (plain ints, for metrics).
@@ -206,22 +212,72 @@ class ClipPool:
     # -- runs --------------------------------------------------------------
 
     async def _cut_to_file(self, flight: Flight[Path | None], request: ClipRequest) -> Path:
-        """Flight body for a file: slot, ffmpeg writes a temp, commit."""
+        """Flight body for a file: slot, cut into a temp, commit."""
         key = request.cache_key
         async with self.slots.acquire():
             temp = self._new_temp(key)
             try:
-                # "file:" keeps ffmpeg from reading a colon in the path as a protocol.
-                argv = build_clip_argv(self.ffmpeg, request, "file:" + str(temp))
-                async with self._process(flight, request, argv, watch_file=temp) as process:
-                    result = await process.wait()
-                self._raise_for(result, request)
-                await self._trim_end(temp, request)
+                if not (request.smart and await self._smart_cut(flight, request, temp)):
+                    copy = dataclasses.replace(request, precision="editlist")
+                    await self._copy_cut(flight, copy, temp)
             except BaseException:
                 self.cache.discard(temp)
                 raise
         # The slot is free again: the process is reaped; only the rename is left.
         return await self._commit(key, temp)
+
+    async def _copy_cut(
+        self, flight: Flight[Path | None], request: ClipRequest, temp: Path
+    ) -> None:
+        """Stream-copy the clip with ffmpeg; the edit list hides the pre-roll and trims the end."""
+        # "file:" keeps ffmpeg from reading a colon in the path as a protocol.
+        argv = build_clip_argv(self.ffmpeg, request, "file:" + str(temp))
+        async with self._process(flight, request, argv, watch_file=temp) as process:
+            result = await process.wait()
+        self._raise_for(result, request)
+        await self._trim_end(temp, request)
+
+    async def _smart_cut(
+        self, flight: Flight[Path | None], request: ClipRequest, temp: Path
+    ) -> bool:
+        """Smart-cut the clip into ``temp``; False if it must be stream-copied instead."""
+        work: list[Path] = []
+
+        def work_file() -> Path:
+            work.append(self._new_temp(request.cache_key))
+            return work[-1]
+
+        cut: SmartCut | None = None
+        try:
+            cut = await asyncio.to_thread(prepare, self.ffmpeg, request, work_file)
+            argv = cut.encode_argv
+            if argv is not None:
+                async with self._process(
+                    flight, request, argv, watch_file=cut.encode_output
+                ) as run:
+                    result = await run.wait()
+                self._raise_for(result, request)
+            report = await asyncio.to_thread(cut.assemble, temp)
+        except SmartCutUnsupported as exc:
+            log.warning("smart cut not possible for clip %s: %s", request.cache_key, exc)
+            self._observe_smart_cut(request, exc)
+            return False
+        finally:
+            if cut is not None:
+                cut.close()
+            for path in work:
+                self.cache.discard(path)
+        self._observe_smart_cut(request, report)
+        return True
+
+    def _observe_smart_cut(
+        self, request: ClipRequest, outcome: SmartCutReport | SmartCutUnsupported
+    ) -> None:
+        if self._on_smart_cut is not None:
+            try:
+                self._on_smart_cut(request, outcome)
+            except Exception:
+                log.exception("smart cut observer failed")
 
     async def _cut_to_stream(
         self,
@@ -361,4 +417,12 @@ def _could_not_open_input(result: RunResult, request: ClipRequest) -> bool:
     return "Error opening input" in tail or f"{scrub(request.source_input)}: " in tail
 
 
-__all__ = ["CacheOutcome", "ClipPool", "ClipStream", "FetchedFile", "PoolStatus", "RunObserver"]
+__all__ = [
+    "CacheOutcome",
+    "ClipPool",
+    "ClipStream",
+    "FetchedFile",
+    "PoolStatus",
+    "RunObserver",
+    "SmartCutObserver",
+]

@@ -8,10 +8,15 @@ from decimal import Decimal
 from typing import Literal
 
 Mode = Literal["file", "pipe", "jpeg"]
+#: How a ``file`` clip starts exactly: ``editlist`` stream-copies from the
+#: keyframe before the start and hides the pre-roll with an edit list;
+#: ``smart`` re-encodes the frames before the first keyframe instead, so
+#: nothing is hidden (pool/smart_cut.py).
+Precision = Literal["editlist", "smart"]
 
 # Bump when the ffmpeg recipe (pool/argv.py) changes the bytes it produces, so
 # files cut by the old recipe stop matching and age out of the cache.
-RECIPE_VERSION = 2  # 2: file mode trims the edit list to the exact end
+RECIPE_VERSION = 3  # 2: exact end via the edit list; 3: smart cut added
 
 _MICROSECOND = Decimal("0.000001")
 
@@ -35,8 +40,9 @@ class ClipRequest:
     or a presigned URL; ``source_identity`` changes whenever the source's bytes
     may have changed (mtime+size locally, the ETag on S3). ``start``/``end``
     are seconds on the source's timeline, half-open ``[start, end)``.
-    ``mode`` is the output form: ``file`` is a regular MP4 whose edit list hides
-    the pre-roll, ``pipe`` a fragmented MP4 that can be streamed while cut.
+    ``mode`` is the output form: ``file`` is a regular MP4 (``precision`` says
+    how it starts exactly), ``pipe`` a fragmented MP4 that can be streamed
+    while cut, ``jpeg`` one frame.
     """
 
     clip_id: int
@@ -54,6 +60,7 @@ class ClipRequest:
     # ffmpeg input options for reaching the source (HTTP timeouts, If-Match):
     # they change how it is read, never which bytes come out.
     input_options: tuple[str, ...] = ()
+    precision: Precision = "editlist"  # file mode only
 
     def __post_init__(self) -> None:
         if self.clip_id < 0 or self.version < 0:
@@ -73,6 +80,8 @@ class ClipRequest:
             raise ValueError("mode must be 'file', 'pipe' or 'jpeg'")
         if not self.source_input:
             raise ValueError("source_input must not be empty")
+        if self.precision not in ("editlist", "smart"):
+            raise ValueError("precision must be 'editlist' or 'smart'")
 
     @property
     def duration(self) -> Decimal:
@@ -80,8 +89,23 @@ class ClipRequest:
         return self.end - self.start
 
     @property
+    def smart(self) -> bool:
+        """True when this is a file clip to be smart-cut."""
+        return self.mode == "file" and self.precision == "smart"
+
+    @property
+    def form(self) -> str:
+        """What the output is (for keys and metric labels): smart, file, pipe or jpeg."""
+        return "smart" if self.smart else self.mode
+
+    @property
     def leakage(self) -> Decimal | None:
-        """Seconds of pre-roll the stream copy carries before ``start`` (None if unknown)."""
+        """Seconds of pre-roll the output carries before ``start`` (None if unknown).
+
+        A smart cut carries none: it starts on the first frame of the clip.
+        """
+        if self.smart:
+            return Decimal(0)
         if self.keyframe_start is None:
             return None
         return max(Decimal(0), self.start - self.keyframe_start)
@@ -103,5 +127,5 @@ class ClipRequest:
             )
         )
         digest = hashlib.sha256(material.encode()).hexdigest()[:16]
-        key = f"c{self.clip_id}-v{self.version}-{self.mode}-{digest}"
+        key = f"c{self.clip_id}-v{self.version}-{self.form}-{digest}"
         return key + ".jpg" if self.mode == "jpeg" else key

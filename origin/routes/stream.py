@@ -74,7 +74,9 @@ async def stream_clip(request: Request) -> Response:
     pool = state.clip_pool
     try:
         if mode == "file":
-            file_request = clip_request(clip, source, "file", state.sources)
+            file_request = clip_request(
+                clip, source, "file", state.sources, state.settings.precision
+            )
             try:
                 fetched = await pool.fetch_file(file_request)
             except CacheFull:

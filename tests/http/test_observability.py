@@ -55,9 +55,11 @@ def test_counters_move_by_the_right_amounts(
 ) -> None:  # fmt: skip
     clips = register(database_url, sample_video, "--cuts", "5.5,12.25,20")["clips"]
     wrapper, _ = make_wrapper(session_dir / "metrics-ffmpeg", ffmpeg, "-readrate", "10")
+    # Edit-list precision: every clip is one ffmpeg run with real keyframe leakage
+    # (tests/smartcut checks the smart cut's metrics).
     server = server_factory(
         database_url, ORIGIN_FFMPEG=str(wrapper), ORIGIN_MAX_PROCESSES="1",
-        ORIGIN_QUEUE_TIMEOUT_MS="0",
+        ORIGIN_QUEUE_TIMEOUT_MS="0", ORIGIN_PRECISION="editlist",
     )  # fmt: skip
     with server.client() as http:
         start = scrape(http)
@@ -130,7 +132,9 @@ def test_json_logs_one_line_per_run_request_ids_and_no_secrets(
     database_url: str, sample_video: Path, server_factory: ServerFactory
 ) -> None:
     clips = register(database_url, sample_video, "--cuts", "5.5")["clips"]
-    server = server_factory(database_url, ORIGIN_SIGNING_KEY="top-secret-key")
+    server = server_factory(
+        database_url, ORIGIN_SIGNING_KEY="top-secret-key", ORIGIN_PRECISION="editlist"
+    )
     url = clips[1]["url"]
     signed = sign_path(url, b"top-secret-key", 300)
     sig = signed.rsplit("sig=", 1)[1]

@@ -144,13 +144,24 @@ def test_if_none_match(served: Served, http: httpx.Client) -> None:
     assert http.get(url, headers={"If-None-Match": '"other"'}).status_code == 200
 
 
-def test_decoded_frames_equal_the_sources(
-    served: Served, http: httpx.Client, ffmpeg: str, sample_video: Path, tmp_path: Path
+def test_edit_list_clips_decode_to_exactly_the_sources_frames(
+    served: Served, ffmpeg: str, sample_video: Path, session_dir: Path, tmp_path: Path
 ) -> None:
-    """5 random clips, cut mid-GOP from a B-frame source: exactly the source's frames."""
+    """5 random clips, cut mid-GOP from a B-frame source with ORIGIN_PRECISION=editlist:
+    stream copies whose decoded frames are exactly the source's, first and last included.
+    (The smart cut, the default, is checked frame by frame in tests/smartcut.)"""
+    server = start_server(
+        session_dir / "editlist-home",
+        {"DATABASE_URL": served.database_url, "ORIGIN_PRECISION": "editlist"},
+    )
+    try:
+        with server.client() as http:
+            bodies = {c["id"]: http.get(c["url"]).content for c in served.clips}
+    finally:
+        server.stop()
     for clip in random.Random(5).sample(served.clips, 5):
         out = tmp_path / f"clip-{clip['id']}.mp4"
-        out.write_bytes(http.get(clip["url"]).content)
+        out.write_bytes(bodies[clip["id"]])
         start, end = Fraction(str(clip["start"])), Fraction(str(clip["end"]))
         expected = source_frame_hashes(ffmpeg, sample_video, start, end)
         got = frame_hashes(ffmpeg, out)

@@ -1,0 +1,208 @@
+"""The sample index of an MP4: every sample's position, size and timestamps, per track.
+
+Read from ``moov`` alone (no media data), so it costs one small read even for
+a remote source. Times are in the track's own ticks and exact: ``pts`` is
+what a player presents, i.e. the composition time moved by the track's edit
+list, which is how ffmpeg reports it too.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from fractions import Fraction
+from itertools import accumulate
+
+from pool.mp4_boxes import Box, Mp4Error, ReadAt, parse_boxes, read_moov
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One sample (an access unit): where its bytes are and when it decodes and shows."""
+
+    offset: int
+    size: int
+    dts: int  # decode time, moved by the edit list like pts (so pts - dts is the stored offset)
+    pts: int
+    duration: int
+    sync: bool
+
+
+@dataclass(frozen=True)
+class Track:
+    """One track's samples in decode order, with the boxes needed to describe it again."""
+
+    track_id: int
+    handler: bytes  # b"vide", b"soun", ...
+    timescale: int
+    codec: bytes  # the sample entry's four-character code, e.g. b"avc1", b"mp4a"
+    samples: tuple[Sample, ...]
+    trak: Box  # the original box tree (tkhd, hdlr, stsd, ...)
+
+    @property
+    def sample_entry(self) -> Box:
+        """The first (and only supported) sample description."""
+        stsd = _require(self.trak, b"mdia", b"minf", b"stbl", b"stsd")
+        return _sample_entries(stsd)[0]
+
+    def seconds(self, ticks: int) -> Fraction:
+        """Track ticks as exact seconds."""
+        return Fraction(ticks, self.timescale)
+
+
+@dataclass(frozen=True)
+class Movie:
+    """The tracks of one MP4."""
+
+    tracks: tuple[Track, ...]
+
+    def first(self, handler: bytes) -> Track | None:
+        """The first track of a kind (``b"vide"``, ``b"soun"``)."""
+        return next((t for t in self.tracks if t.handler == handler), None)
+
+
+def read_movie(read_at: ReadAt, file_size: int) -> Movie:
+    """Index every track of the MP4 read through ``read_at``.
+
+    Raises Mp4Error for anything this index does not describe faithfully:
+    fragmented files, several sample descriptions, edit lists that are more
+    than a start offset.
+    """
+    moov = read_moov(read_at, file_size)
+    if moov.find(b"mvex") is not None:
+        raise Mp4Error("fragmented MP4")
+    return Movie(tuple(_track(trak) for trak in moov.find_all(b"trak")))
+
+
+def _require(box: Box, *path: bytes) -> Box:
+    found = box.descend(*path)
+    if found is None:
+        raise Mp4Error(f"missing {b'/'.join(path).decode()} box")
+    return found
+
+
+def _u32s(payload: bytes, at: int, count: int) -> tuple[int, ...]:
+    return struct.unpack_from(f">{count}I", payload, at)
+
+
+def _count(box: Box) -> int:
+    return int(struct.unpack_from(">I", box.payload, 4)[0])
+
+
+def _sample_entries(stsd: Box) -> list[Box]:
+    # stsd is a full box (4 bytes) with an entry count (4) before its entries.
+    return [Box(b.type, b.payload) for b in parse_boxes(stsd.payload[8:])]
+
+
+def _runs(box: Box, signed: bool) -> list[int]:
+    """Expand an stts/ctts run table to one value per sample."""
+    count = _count(box)
+    pairs = struct.unpack_from(f">{2 * count}{'i' if signed else 'I'}", box.payload, 8)
+    values: list[int] = []
+    for n, value in zip(pairs[0::2], pairs[1::2], strict=True):
+        values.extend([int(value)] * int(n))
+    return values
+
+
+def _sizes(stbl: Box) -> list[int]:
+    stsz = stbl.find(b"stsz")
+    if stsz is None:
+        raise Mp4Error("no stsz box (compact sample sizes are not supported)")
+    uniform, count = struct.unpack_from(">II", stsz.payload, 4)
+    if uniform:
+        return [int(uniform)] * int(count)
+    return list(_u32s(stsz.payload, 12, int(count)))
+
+
+def _chunk_offsets(stbl: Box) -> tuple[int, ...]:
+    stco = stbl.find(b"stco")
+    if stco is not None:
+        return _u32s(stco.payload, 8, _count(stco))
+    co64 = stbl.find(b"co64")
+    if co64 is None:
+        raise Mp4Error("no chunk offsets")
+    return struct.unpack_from(f">{_count(co64)}Q", co64.payload, 8)
+
+
+def _offsets(stbl: Box, sizes: list[int]) -> list[int]:
+    """Each sample's file offset, from chunk offsets, sample-to-chunk runs and sizes."""
+    chunks = _chunk_offsets(stbl)
+    stsc = _require(stbl, b"stsc")
+    entries = _u32s(stsc.payload, 8, 3 * _count(stsc))
+    firsts, per_chunk = entries[0::3], entries[1::3]
+    offsets: list[int] = []
+    sample = 0
+    for run, first in enumerate(firsts):
+        last = firsts[run + 1] - 1 if run + 1 < len(firsts) else len(chunks)
+        for chunk in range(first - 1, last):
+            position = chunks[chunk]
+            for _ in range(per_chunk[run]):
+                if sample >= len(sizes):
+                    return offsets
+                offsets.append(position)
+                position += sizes[sample]
+                sample += 1
+    if len(offsets) != len(sizes):
+        raise Mp4Error("sample-to-chunk table does not cover every sample")
+    return offsets
+
+
+def _start_shift(trak: Box) -> int:
+    """Media ticks the edit list skips at the start (its media_time); 0 without one."""
+    elst = trak.descend(b"edts", b"elst")
+    if elst is None:
+        return 0
+    fmt = ">QqI" if elst.version == 1 else ">IiI"
+    entries = [
+        struct.unpack_from(fmt, elst.payload, 8 + i * struct.calcsize(fmt))
+        for i in range(_count(elst))
+    ]
+    if len(entries) != 1 or entries[0][1] < 0 or entries[0][2] != 1 << 16:
+        raise Mp4Error("edit lists other than a single start offset are not supported")
+    return int(entries[0][1])
+
+
+def _track(trak: Box) -> Track:
+    tkhd = _require(trak, b"tkhd")
+    track_id = int(struct.unpack_from(">I", tkhd.payload, 20 if tkhd.version == 1 else 12)[0])
+    hdlr = _require(trak, b"mdia", b"hdlr")
+    mdhd = _require(trak, b"mdia", b"mdhd")
+    timescale = int(struct.unpack_from(">I", mdhd.payload, 20 if mdhd.version == 1 else 12)[0])
+    if timescale <= 0:
+        raise Mp4Error("track timescale is zero")
+    stbl = _require(trak, b"mdia", b"minf", b"stbl")
+    entries = _sample_entries(_require(stbl, b"stsd"))
+    if len(entries) != 1:
+        raise Mp4Error("tracks with several sample descriptions are not supported")
+    sizes = _sizes(stbl)
+    offsets = _offsets(stbl, sizes)
+    durations = _runs(_require(stbl, b"stts"), signed=False)
+    if len(durations) != len(sizes):
+        raise Mp4Error("time-to-sample table does not match the sample count")
+    ctts = stbl.find(b"ctts")
+    composition = _runs(ctts, signed=ctts.version == 1) if ctts else [0] * len(sizes)
+    if len(composition) != len(sizes):
+        raise Mp4Error("composition offsets do not match the sample count")
+    stss = stbl.find(b"stss")
+    sync = set(_u32s(stss.payload, 8, _count(stss))) if stss else None
+    shift = _start_shift(trak)
+    dts = [d - shift for d in accumulate(durations, initial=0)]
+    samples = tuple(
+        Sample(
+            offset=offsets[i],
+            size=sizes[i],
+            dts=dts[i],
+            pts=dts[i] + composition[i],
+            duration=durations[i],
+            sync=sync is None or (i + 1) in sync,
+        )
+        for i in range(len(sizes))
+    )
+    return Track(
+        track_id=track_id,
+        handler=hdlr.payload[8:12],
+        timescale=timescale,
+        codec=entries[0].type,
+        samples=samples,
+        trak=trak,
+    )

@@ -1,0 +1,443 @@
+"""Smart cut: a frame-exact clip with no hidden pre-roll, re-encoding only what it must.
+
+Steps, for one clip of an H.264 MP4 source (see :mod:`pool.smart_plan`):
+
+1. :meth:`SmartCut.prepare` reads the source's index (``moov`` only), plans
+   which frames to copy and which to re-encode, fetches the byte span the clip
+   needs, and writes each segment to re-encode as a small MP4 holding just the
+   source samples its decoder needs (so ffmpeg never reads the source itself).
+2. :attr:`SmartCut.encode_argv` is one ffmpeg run that decodes those inputs,
+   keeps exactly the segment's frames (selected by source timestamp) and
+   encodes them with x264: same profile and level as the source, no B-frames,
+   one thread and bit-exact flags so every run and replica writes the same
+   bytes, and parameter-set ids the source does not use.
+3. :meth:`SmartCut.assemble` writes the clip: re-encoded head, copied samples,
+   re-encoded tail, every frame at its source time minus the first frame's,
+   both encoders' parameter sets in one ``avcC``; audio copied from the AAC
+   frame that holds the first video frame, its edit list aligning it to the
+   sample. The first frame is an IDR at presentation time 0: no player has
+   anything to hide.
+
+Anything the smart cut cannot do raises :class:`SmartCutUnsupported`; the
+pool then cuts the clip with the edit list instead.
+"""
+
+from __future__ import annotations
+
+import itertools
+import struct
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+from pool import avc
+from pool.mp4_boxes import Box, Mp4Error, file_reader, parse_boxes
+from pool.mp4_index import Movie, Sample, Track, read_movie
+from pool.mp4_writer import OutSample, OutTrack, SampleRef, write_mp4
+from pool.request import ClipRequest
+from pool.smart_plan import CutPlan, Reencode, SmartCutUnsupported, plan_cut
+from pool.source_reader import SourceReader, open_reader
+
+#: x264 settings for re-encoded frames: visually transparent (PSNR well above
+#: 40 dB), fast, and deterministic (one thread, no B-frames to reorder).
+ENCODER = (
+    "-c:v", "libx264", "-preset", "veryfast", "-crf", "16", "-bf", "0", "-threads", "1",
+)  # fmt: skip
+_DETERMINISTIC = (
+    "-map_metadata", "-1", "-map_chapters", "-1",
+    "-fflags", "+bitexact", "-flags:v", "+bitexact",
+)  # fmt: skip
+_VISUAL_ENTRY_HEADER = 78  # bytes of a VisualSampleEntry before its child boxes
+_SOURCE = 0  # SampleRef.input of the source; encoder outputs follow
+
+
+@dataclass(frozen=True)
+class SmartCutReport:
+    """What a smart cut did, for metrics and logs."""
+
+    frames: int
+    copied_frames: int
+    reencoded_s: float
+    source_bytes_read: int
+
+
+@dataclass
+class _Segment:
+    part: Reencode
+    decoder_input: Path
+    encoded: Path
+    sps_id: int
+    first_pts: int  # in the decoder input's ticks
+    end_pts: int
+
+
+@dataclass
+class _Source:
+    """The source being cut: its reader, tracks and decoder configuration."""
+
+    reader: SourceReader
+    video: Track
+    audio: Track | None
+    config: avc.AvcConfig
+    idr: dict[int, bool]
+
+    def is_idr(self, index: int) -> bool:
+        if index not in self.idr:
+            sample = self.video.samples[index]
+            data = self.reader.read_at(sample.offset, sample.size)
+            try:
+                self.idr[index] = avc.is_idr(data, self.config.length_size)
+            except avc.AvcError as exc:
+                raise SmartCutUnsupported("bitstream", str(exc)) from None
+        return self.idr[index]
+
+    def likely_needed(self, request: ClipRequest) -> list[Sample]:
+        """The source samples a cut of ``request`` reads, unless it starts on an open GOP.
+
+        Video from the keyframe before the clip's first frame to the last
+        frame shown, audio over the same time.
+        """
+        samples, scale = self.video.samples, self.video.timescale
+        lo, hi = Fraction(request.start) * scale, Fraction(request.end) * scale
+        shown = [i for i, s in enumerate(samples) if lo <= s.pts < hi]
+        if not shown:
+            raise SmartCutUnsupported("empty_clip", "no frame starts inside the clip")
+        first = min(shown, key=lambda i: samples[i].pts)
+        begin = max((i for i in range(first + 1) if samples[i].sync), default=0)
+        needed = list(samples[begin : max(shown) + 1])
+        if self.audio is not None:
+            span = (Fraction(samples[first].pts, scale), Fraction(request.end))
+            needed += [self.audio.samples[i] for i in self.audio_range(*span)]
+        return needed
+
+    def audio_range(self, begin: Fraction, end: Fraction) -> range:
+        """Audio samples from the one playing at ``begin`` to the one playing at ``end`` (s)."""
+        assert self.audio is not None
+        samples, scale = self.audio.samples, self.audio.timescale
+        first = 0
+        for i, s in enumerate(samples):
+            if Fraction(s.pts, scale) <= begin:
+                first = i
+        last = first
+        while (
+            last + 1 < len(samples)
+            and Fraction(samples[last].pts + samples[last].duration, scale) < end
+        ):
+            last += 1
+        return range(first, last + 1)
+
+    def decoder_input(self, part: Reencode, sps_id: int, work_file: Callable[[], Path]) -> _Segment:
+        """Write the source samples ``part`` decodes from as a standalone MP4."""
+        samples = self.video.samples[part.decode_from : part.decode_to]
+        timed = _retimed(samples, [s.pts for s in samples])
+        shift = samples[0].pts - (timed[0].dts + timed[0].composition_offset)
+        path = work_file()
+        reader = self.reader
+        with path.open("wb") as out:
+            write_mp4(
+                out,
+                [OutTrack(self.video, [_ref(t, s) for t, s in zip(timed, samples, strict=True)])],
+                lambda ref: reader.read_at(ref.offset, ref.size),
+            )
+        video = self.video.samples
+        return _Segment(
+            part=part,
+            decoder_input=path,
+            encoded=work_file(),
+            sps_id=sps_id,
+            first_pts=video[part.frames[0]].pts - shift,
+            end_pts=video[part.frames[-1]].pts - shift + 1,
+        )
+
+
+def prepare(ffmpeg: str, request: ClipRequest, work_file: Callable[[], Path]) -> SmartCut:
+    """Index the source, plan the cut, fetch what it needs and write decoder inputs.
+
+    Blocking: run it in a thread. ``work_file`` returns a new empty file each
+    call; the caller deletes them all afterwards. Raises SmartCutUnsupported
+    (cut with the edit list instead) or SourceUnavailable.
+    """
+    reader = open_reader(request.source_input, request.source_identity, work_file())
+    try:
+        try:
+            movie = read_movie(reader.read_at, reader.size)
+        except (Mp4Error, struct.error) as exc:
+            raise SmartCutUnsupported("container", str(exc)) from None
+        video, config = _h264_track(movie)
+        source = _Source(reader, video, movie.first(b"soun"), config, {})
+        # Fetch what the clip most likely needs before planning reads any of it.
+        reader.prefetch(*_byte_span(source.likely_needed(request)))
+        plan = plan_cut(
+            video.samples,
+            video.timescale,
+            Fraction(request.start),
+            Fraction(request.end),
+            source.is_idr,
+        )
+        free_ids = [i for i in range(32) if i not in config.used_ids()]
+        segments: list[_Segment] = []
+        for part in (plan.head, plan.tail):
+            if part is None:
+                continue
+            if not free_ids:
+                raise SmartCutUnsupported("parameter_sets", "no free parameter-set id")
+            segments.append(source.decoder_input(part, free_ids.pop(0), work_file))
+    except BaseException:
+        reader.close()
+        raise
+    return SmartCut(ffmpeg, source, plan, segments)
+
+
+class SmartCut:
+    """A planned smart cut: run :attr:`encode_argv` (if any), then :meth:`assemble`, then close."""
+
+    def __init__(
+        self, ffmpeg: str, source: _Source, plan: CutPlan, segments: list[_Segment]
+    ) -> None:
+        self.ffmpeg = ffmpeg
+        self._source = source
+        self._plan = plan
+        self._segments = segments
+
+    # -- step 2 --------------------------------------------------------------
+
+    @property
+    def encode_argv(self) -> list[str] | None:
+        """The ffmpeg run that re-encodes the head and tail; None when all is copied."""
+        if not self._segments:
+            return None
+        sps = avc.sps_format(self._source.config.sps[0])
+        argv = [self.ffmpeg, "-nostdin", "-hide_banner", "-v", "error", "-copyts"]
+        for segment in self._segments:
+            argv += ["-f", "mp4", "-i", f"file:{segment.decoder_input}"]
+        for n, segment in enumerate(self._segments):
+            frames = len(segment.part.frames)
+            argv += [
+                "-map", f"{n}:v:0",
+                "-vf", f"trim=start_pts={segment.first_pts}:end_pts={segment.end_pts},"
+                "setpts=PTS-STARTPTS",
+                "-fps_mode", "passthrough", "-frames:v", str(frames),
+                *ENCODER,
+                "-profile:v", avc.X264_PROFILES[sps.profile],
+                "-level:v", _level_text(sps.level),
+                "-x264-params", f"sps-id={segment.sps_id}:keyint={max(frames, 1)}:scenecut=0",
+                *_DETERMINISTIC,
+                "-f", "mp4", "-y", f"file:{segment.encoded}",
+            ]  # fmt: skip
+        return argv
+
+    @property
+    def encode_output(self) -> Path | None:
+        """The first file the encode run writes (its first byte marks ffmpeg's start-up)."""
+        return self._segments[0].encoded if self._segments else None
+
+    # -- step 3 --------------------------------------------------------------
+
+    def assemble(self, output: Path) -> SmartCutReport:
+        """Write the finished clip to ``output`` (blocking: run it in a thread)."""
+        video, plan, reader = self._source.video, self._plan, self._source.reader
+        encoded = [self._encoded_track(segment) for segment in self._segments]
+        config = self._source.config
+        for track in encoded:
+            config = config.merged(_avc_config(track))
+        head = encoded[0] if plan.head is not None else None
+        tail = encoded[-1] if plan.tail is not None else None
+
+        src = video.samples
+        base = src[plan.frames[0]].pts
+        parts: list[tuple[int, Sample, int]] = []  # (input, sample, pts on the source timeline)
+        if head is not None and plan.head is not None:
+            parts += _encoded_frames(1, head, [src[i].pts for i in plan.head.frames])
+        parts += [(_SOURCE, src[i], src[i].pts) for i in plan.copy]
+        if tail is not None and plan.tail is not None:
+            parts += _encoded_frames(len(encoded), tail, [src[i].pts for i in plan.tail.frames])
+        reorder = src[plan.copy[0]].pts - src[plan.copy[0]].dts if plan.copy else 0
+        timed = _splice_timing(parts, reorder)
+        first_dts = timed[0][0]
+        out_samples = [
+            OutSample(
+                SampleRef(inp, sample.offset, sample.size),
+                dts=dts - first_dts,
+                composition_offset=pts - dts,
+                duration=0,
+                sync=sample.sync,
+            )
+            for (dts, pts), (inp, sample, _) in zip(timed, parts, strict=True)
+        ]
+        out_samples = _with_durations(out_samples, src[plan.frames[-1]].duration)
+        shown_end = src[plan.frames[-1]].pts + src[plan.frames[-1]].duration
+        tracks = [
+            OutTrack(
+                video,
+                out_samples,
+                media_start=base - first_dts,
+                presentation=shown_end - base,
+                sample_entry=_with_avc_config(video.sample_entry, config),
+            )
+        ]
+        if self._source.audio is not None:
+            tracks.append(self._audio_track(plan, shown_end - base))
+
+        inputs = [reader.read_at] + [file_reader(seg.encoded)[0] for seg in self._segments]
+        with output.open("wb") as out:
+            write_mp4(out, tracks, lambda ref: inputs[ref.input](ref.offset, ref.size))
+        reencoded = sum(src[i].duration for i in plan.frames) - sum(
+            src[i].duration for i in plan.copy
+        )
+        return SmartCutReport(
+            frames=len(plan.frames),
+            copied_frames=len(plan.copy),
+            reencoded_s=float(video.seconds(reencoded)),
+            source_bytes_read=reader.bytes_read,
+        )
+
+    def _encoded_track(self, segment: _Segment) -> Track:
+        try:
+            movie = read_movie(*file_reader(segment.encoded))
+        except (Mp4Error, OSError) as exc:
+            raise SmartCutUnsupported("encoder_output", str(exc)) from None
+        track = movie.first(b"vide")
+        if track is None or len(track.samples) != len(segment.part.frames):
+            got = 0 if track is None else len(track.samples)
+            raise SmartCutUnsupported(
+                "encoder_output", f"{got} frames encoded, {len(segment.part.frames)} expected"
+            )
+        return track
+
+    def _audio_track(self, plan: CutPlan, presentation: int) -> OutTrack:
+        audio = self._source.audio
+        assert audio is not None
+        begin, end = _shown_span(self._source.video, plan)
+        picked = [audio.samples[i] for i in self._source.audio_range(begin, end)]
+        first = picked[0]
+        timed = _retimed(picked, [s.pts for s in picked])
+        samples = [_ref(t, s) for t, s in zip(timed, picked, strict=True)]
+        lead = round(begin * audio.timescale) - first.pts
+        return OutTrack(
+            audio,
+            samples,
+            media_start=max(0, lead) + timed[0].composition_offset,
+            presentation=presentation,
+        )
+
+    def close(self) -> None:
+        """Close the source reader (work files belong to the caller)."""
+        self._source.reader.close()
+
+
+# -- helpers -----------------------------------------------------------------
+
+
+def _h264_track(movie: Movie) -> tuple[Track, avc.AvcConfig]:
+    video = movie.first(b"vide")
+    if video is None:
+        raise SmartCutUnsupported("no_video")
+    if video.codec != b"avc1":
+        raise SmartCutUnsupported("codec", video.codec.decode("latin-1"))
+    config = _avc_config(video)
+    for sps in config.sps:
+        fmt = avc.sps_format(sps)
+        if fmt.profile not in avc.X264_PROFILES or fmt.chroma_format != 1 or fmt.bit_depth != 8:
+            raise SmartCutUnsupported("h264_profile", f"profile {fmt.profile}, {fmt.bit_depth}-bit")
+    if config.length_size != 4:
+        raise SmartCutUnsupported("h264_profile", "NAL length size is not 4")
+    return video, config
+
+
+def _avc_config(track: Track) -> avc.AvcConfig:
+    entry = track.sample_entry
+    children = parse_boxes(entry.payload[_VISUAL_ENTRY_HEADER:])
+    record = next((c for c in children if c.type == b"avcC"), None)
+    if record is None:
+        raise SmartCutUnsupported("codec", "avc1 without avcC")
+    try:
+        return avc.AvcConfig.parse(record.payload)
+    except avc.AvcError as exc:
+        raise SmartCutUnsupported("codec", str(exc)) from None
+
+
+def _with_avc_config(entry: Box, config: avc.AvcConfig) -> Box:
+    head = entry.payload[:_VISUAL_ENTRY_HEADER]
+    children = [
+        Box(b"avcC", config.serialize()) if c.type == b"avcC" else c
+        for c in parse_boxes(entry.payload[_VISUAL_ENTRY_HEADER:])
+    ]
+    return Box(entry.type, head + b"".join(c.serialize() for c in children))
+
+
+def _level_text(level_idc: int) -> str:
+    return "1b" if level_idc == 9 else f"{level_idc // 10}.{level_idc % 10}"
+
+
+def _byte_span(samples: Sequence[Sample]) -> tuple[int, int]:
+    return min(s.offset for s in samples), max(s.offset + s.size for s in samples)
+
+
+def _shown_span(video: Track, plan: CutPlan) -> tuple[Fraction, Fraction]:
+    """Seconds on the source timeline from the first shown frame to the end of the last."""
+    first, last = video.samples[plan.frames[0]], video.samples[plan.frames[-1]]
+    return video.seconds(first.pts), video.seconds(last.pts + last.duration)
+
+
+@dataclass(frozen=True)
+class _Timed:
+    dts: int
+    composition_offset: int
+
+
+def _retimed(samples: Sequence[Sample], pts: Sequence[int]) -> list[_Timed]:
+    """Decode times from 0 that keep every sample's pts - dts, shifted so none is negative."""
+    delta = max(0, max(s.dts - p for s, p in zip(samples, pts, strict=True)))
+    base = samples[0].dts
+    return [_Timed(s.dts - base, p - s.dts + delta) for s, p in zip(samples, pts, strict=True)]
+
+
+def _ref(timed: _Timed, sample: Sample) -> OutSample:
+    return OutSample(
+        SampleRef(_SOURCE, sample.offset, sample.size),
+        dts=timed.dts,
+        composition_offset=timed.composition_offset,
+        duration=sample.duration,
+        sync=sample.sync,
+    )
+
+
+def _encoded_frames(
+    input_no: int, track: Track, source_pts: Sequence[int]
+) -> list[tuple[int, Sample, int]]:
+    """Encoded samples paired with the source times of the frames they replace."""
+    if any(b.pts <= a.pts for a, b in itertools.pairwise(track.samples)):
+        raise SmartCutUnsupported("encoder_output", "re-encoded frames are reordered")
+    return [(input_no, s, p) for s, p in zip(track.samples, source_pts, strict=True)]
+
+
+def _splice_timing(parts: Sequence[tuple[int, Sample, int]], reorder: int) -> list[tuple[int, int]]:
+    """(dts, pts) per output sample on the source timeline.
+
+    Copied samples keep their own times. Re-encoded frames (no reordering)
+    decode ``reorder`` ticks before they show, the copied keyframe's delay,
+    so decode times keep increasing into the copied part; the tail's frames,
+    after every copied one, decode as they show.
+    """
+    timed: list[tuple[int, int]] = []
+    copied_any = False
+    for inp, sample, pts in parts:
+        if inp == _SOURCE:
+            copied_any = True
+            timed.append((sample.dts, pts))
+        elif copied_any:
+            timed.append((pts, pts))
+        else:
+            timed.append((pts - reorder, pts))
+    if any(b[0] <= a[0] for a, b in itertools.pairwise(timed)):
+        raise SmartCutUnsupported("layout", "decode times do not increase across the splice")
+    return timed
+
+
+def _with_durations(samples: list[OutSample], last_duration: int) -> list[OutSample]:
+    out: list[OutSample] = []
+    for i, s in enumerate(samples):
+        duration = samples[i + 1].dts - s.dts if i + 1 < len(samples) else last_duration
+        out.append(OutSample(s.ref, s.dts, s.composition_offset, duration, s.sync))
+    return out

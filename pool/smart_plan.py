@@ -1,0 +1,139 @@
+"""Which frames of a clip to stream-copy and which to re-encode (a pure function of the index).
+
+The clip shows exactly the source frames whose presentation time falls in
+``[start, end)``. Copying can begin only at an IDR frame (a decoder needs
+nothing before it); the frames between ``start`` and that IDR are the *head*,
+re-encoded. Copying must stop where the copied frames are a prefix in
+decode order, or the last B-frames would need a reference frame from past
+the end that the clip must not show; the frames after that point are the
+*tail*, re-encoded too (a few frames at most). With no IDR in the clip, the
+whole clip is one re-encoded segment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+
+from pool.mp4_index import Sample
+
+
+class SmartCutUnsupported(Exception):
+    """The smart cut cannot handle this source or clip; the message says why (for logs)."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason  # a short fixed label, for metrics
+
+
+@dataclass(frozen=True)
+class Reencode:
+    """Frames to re-encode, and the source samples a decoder needs to produce them."""
+
+    decode_from: int  # a sync sample; decoding starts here
+    decode_to: int  # exclusive: every frame below is decodable from [decode_from, decode_to)
+    frames: tuple[int, ...]  # sample indices, in presentation order
+
+
+@dataclass(frozen=True)
+class CutPlan:
+    """How to build the clip: head (re-encoded), copy (as is), tail (re-encoded)."""
+
+    frames: tuple[int, ...]  # every frame the clip shows, in presentation order
+    head: Reencode | None
+    copy: tuple[int, ...]  # sample indices in decode order
+    tail: Reencode | None
+
+    @property
+    def reencoded_frames(self) -> int:
+        """How many of the clip's frames are re-encoded."""
+        return sum(len(part.frames) for part in (self.head, self.tail) if part is not None)
+
+
+def plan_cut(
+    samples: Sequence[Sample],
+    timescale: int,
+    start: Fraction,
+    end: Fraction,
+    is_idr: Callable[[int], bool],
+) -> CutPlan:
+    """Plan the clip ``[start, end)`` (seconds) of a video track.
+
+    ``samples`` are in decode order; ``is_idr(i)`` says whether sample ``i``
+    is an IDR picture (only asked for sync samples inside the clip).
+    """
+    lo, hi = start * timescale, end * timescale
+    frames = sorted(
+        (i for i, s in enumerate(samples) if lo <= s.pts < hi), key=lambda i: samples[i].pts
+    )
+    if not frames:
+        raise SmartCutUnsupported("empty_clip", "no frame starts inside the clip")
+    first_copy = next(
+        (
+            i
+            for i in range(min(frames), len(samples))
+            if samples[i].sync and lo <= samples[i].pts < hi and is_idr(i)
+        ),
+        None,
+    )
+    if first_copy is None:
+        return CutPlan(tuple(frames), _reencode(samples, frames, is_idr), (), None)
+
+    copy_from = samples[first_copy].pts
+    copy = _decode_prefix(samples, first_copy, hi)
+    shown = set(frames)
+    while True:
+        copied = set(copy)
+        missing = [i for i in frames if samples[i].pts >= copy_from and i not in copied]
+        if not missing:
+            tail_from = None
+            break
+        tail_from = min(samples[i].pts for i in missing)
+        cut = next((n for n, i in enumerate(copy) if samples[i].pts >= tail_from), None)
+        if cut is None:
+            break
+        copy = copy[:cut]
+    if not copy:
+        return CutPlan(tuple(frames), _reencode(samples, frames, is_idr), (), None)
+    head_frames = [i for i in frames if samples[i].pts < copy_from]
+    tail_frames = [] if tail_from is None else [i for i in frames if samples[i].pts >= tail_from]
+    if not set(copy) <= shown:
+        raise SmartCutUnsupported("layout", "copied frames outside the clip")
+    return CutPlan(
+        tuple(frames),
+        _reencode(samples, head_frames, is_idr) if head_frames else None,
+        tuple(copy),
+        _reencode(samples, tail_frames, is_idr) if tail_frames else None,
+    )
+
+
+def _decode_prefix(samples: Sequence[Sample], first: int, hi: Fraction) -> list[int]:
+    """Samples from ``first`` on, in decode order, up to the first one shown at or after ``hi``."""
+    prefix: list[int] = []
+    for i in range(first, len(samples)):
+        if samples[i].pts >= hi:
+            break
+        prefix.append(i)
+    return prefix
+
+
+def _reencode(
+    samples: Sequence[Sample], frames: Sequence[int], is_idr: Callable[[int], bool]
+) -> Reencode:
+    """The decode range for ``frames``: from the sync sample before the first of them.
+
+    That sync sample must show at or before the first frame; if it is not an
+    IDR (open GOP), frames right after it may refer to the GOP before, so
+    decoding starts one sync sample earlier.
+    """
+    first_pts = samples[frames[0]].pts
+    syncs = [i for i in range(min(frames) + 1) if samples[i].sync]
+    candidates = [i for i in syncs if samples[i].pts <= first_pts]
+    if not candidates:
+        raise SmartCutUnsupported("no_keyframe", "no keyframe before the clip's first frame")
+    start = candidates[-1]
+    if not is_idr(start):
+        earlier = [i for i in syncs if i < start]
+        start = earlier[-1] if earlier else start
+    return Reencode(start, max(frames) + 1, tuple(frames))
