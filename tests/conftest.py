@@ -27,7 +27,8 @@ from db.embedded import EmbeddedCluster
 from db.migrate import migrate
 from pool.ffmpeg_binary import find_ffmpeg
 from pool.sample import make_sample
-from tests.servers import Server, ServerFactory, free_port, start_server
+from tests.matrix import MatrixClip, cut_points, generate_all
+from tests.servers import Server, ServerFactory, free_port, register, start_server
 
 TEMPLATE_DB = "origin_template"
 T = TypeVar("T")
@@ -153,6 +154,30 @@ def ffmpeg() -> str:
 def sample_video(session_dir: Path, ffmpeg: str) -> Path:
     """30 s, 320x240, 30 fps H.264 (with B-frames) + AAC, keyframe every 2 s."""
     return make_sample(ffmpeg, session_dir / "media" / "sample.mp4", duration_s=30, size="320x240")
+
+
+@dataclass(frozen=True)
+class SmartMatrix:
+    """The smart-cut matrix sources, registered, and an origin serving them (defaults)."""
+
+    server: Server
+    clips: list[MatrixClip]
+    database_url: str
+
+
+@pytest.fixture(scope="session")
+def smart_matrix(databases: Databases, session_dir: Path, ffmpeg: str) -> Iterator[SmartMatrix]:
+    dsn = databases.create()
+    sources = generate_all(ffmpeg, session_dir / "media" / "matrix")
+    clips: list[MatrixClip] = []
+    for name, path in sources.items():
+        cuts = ",".join(str(c) for c in cut_points(ffmpeg, path))
+        for clip in register(dsn, path, "--cuts", cuts)["clips"]:
+            clips.append(MatrixClip(name, path, clip))
+    server = start_server(session_dir / "matrix-home", {"DATABASE_URL": dsn})
+    yield SmartMatrix(server, clips, dsn)
+    server.stop()
+    databases.drop(dsn)
 
 
 @pytest.fixture

@@ -67,3 +67,68 @@ def stream_durations(ffmpeg: str, path: Path) -> dict[str, float]:
             starts[index] = min(starts.get(index, pts), pts)
             ends[index] = max(ends.get(index, pts + dur), pts + dur)
     return {kinds[i]: float((ends[i] - starts[i]) * bases[i]) for i in ends}
+
+
+def keyframe_times(ffmpeg: str, path: Path) -> list[Fraction]:
+    """Presentation times of the video's keyframes (packets ffmpeg flags as key)."""
+    out = subprocess.run(
+        [ffmpeg, "-v", "error", "-i", str(path), "-map", "0:v:0", "-c", "copy",
+         "-f", "framecrc", "-"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    time_base = Fraction(1)
+    keys = []
+    for line in out.stdout.splitlines():
+        if line.startswith("#tb 0:"):
+            time_base = Fraction(line.split(":", 1)[1].strip())
+        elif line and line[0] != "#":
+            fields = [f.strip() for f in line.split(",")]
+            flags = next((f for f in fields[6:] if f.startswith("F=")), None)
+            if flags is None or int(flags[2:], 16) & 1:
+                keys.append(int(fields[2]) * time_base)
+    return sorted(keys)
+
+
+def first_packet_is_key(ffmpeg: str, path: Path) -> bool:
+    """True when the first video packet in decode order is flagged as a keyframe."""
+    out = subprocess.run(
+        [ffmpeg, "-v", "error", "-i", str(path), "-map", "0:v:0", "-c", "copy",
+         "-frames:v", "1", "-f", "framecrc", "-"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    [packet] = [line for line in out.stdout.splitlines() if line and line[0] != "#"]
+    flags = next((f.strip() for f in packet.split(",")[6:] if f.strip().startswith("F=")), None)
+    return flags is None or bool(int(flags[2:], 16) & 1)
+
+
+def frame_hashes_ignoring_edit_lists(ffmpeg: str, path: Path) -> list[str]:
+    """md5 of every decoded video frame with the MP4 edit lists ignored."""
+    out = subprocess.run(
+        [ffmpeg, "-v", "error", "-ignore_editlist", "1", "-i", str(path), "-map", "0:v:0",
+         "-f", "framemd5", "-"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return [line.rsplit(",", 1)[1].strip() for line in out.stdout.splitlines() if line[:1] != "#"]
+
+
+def frame_psnr(ffmpeg: str, clip: Path, source: Path, first: int, count: int) -> list[float]:
+    """PSNR (dB, inf when identical) of each clip frame against source frames first…first+count.
+
+    Source frames are chosen by index in presentation order, so the pairing is exact.
+    """
+    graph = (
+        f"[1:v]trim=start_frame={first}:end_frame={first + count},"
+        "settb=AVTB,setpts=N*10000[ref];"
+        "[0:v]settb=AVTB,setpts=N*10000[clip];[clip][ref]psnr=stats_file=-"
+    )
+    out = subprocess.run(
+        [ffmpeg, "-v", "error", "-i", str(clip), "-i", str(source), "-lavfi", graph,
+         "-f", "null", "-"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    values = []
+    for line in out.stdout.splitlines():
+        fields = dict(f.split(":", 1) for f in line.split() if ":" in f)
+        if "psnr_avg" in fields:
+            values.append(float(fields["psnr_avg"]))
+    return values

@@ -21,6 +21,16 @@ import pytest
 from tests.servers import Server, ServerFactory, ffmpeg_children, register
 
 
+@pytest.fixture
+def server_factory(server_factory: ServerFactory) -> ServerFactory:
+    """The suite's server factory, with servers that cut with the edit list."""
+
+    def factory(database_url: str, home: Path | None = None, **env: str) -> Server:
+        return server_factory(database_url, home, **{"ORIGIN_PRECISION": "editlist", **env})
+
+    return factory
+
+
 def make_wrapper(folder: Path, ffmpeg: str, *extra: str) -> tuple[Path, Path]:
     """An ffmpeg that appends a line to a log per cutting run; ``exec`` keeps the PID."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -70,7 +80,7 @@ def test_saturated_pool_answers_429_never_5xx(
     assert len(clips) == 12
     wrapper, log = make_wrapper(session_dir / "slow-ffmpeg", ffmpeg, "-readrate", "10")
     server = server_factory(
-        database_url, ORIGIN_PRECISION="editlist", ORIGIN_FFMPEG=str(wrapper), ORIGIN_MAX_PROCESSES="2",
+        database_url, ORIGIN_FFMPEG=str(wrapper), ORIGIN_MAX_PROCESSES="2",
         ORIGIN_QUEUE_TIMEOUT_MS="0",
     )  # fmt: skip
 
@@ -103,7 +113,7 @@ def test_thirty_requests_for_one_cold_clip_share_one_run(
 ) -> None:  # fmt: skip
     clip = register(database_url, sample_video)["clips"][1]
     wrapper, log = make_wrapper(session_dir / "counting-ffmpeg", ffmpeg, "-readrate", "10")
-    server = server_factory(database_url, ORIGIN_PRECISION="editlist", ORIGIN_FFMPEG=str(wrapper), ORIGIN_MAX_PROCESSES="2")
+    server = server_factory(database_url, ORIGIN_FFMPEG=str(wrapper), ORIGIN_MAX_PROCESSES="2")
 
     def fetch(_: int) -> httpx.Response:
         with server.client() as http:
@@ -124,7 +134,7 @@ def test_pipe_client_that_leaves_stops_its_ffmpeg(
     wrapper, _ = make_wrapper(session_dir / "realtime-ffmpeg", ffmpeg, "-re")
     cache_dir = session_dir / "pipe-leave-cache"
     server = server_factory(
-        database_url, ORIGIN_PRECISION="editlist", ORIGIN_FFMPEG=str(wrapper), ORIGIN_STREAM_MODE="pipe",
+        database_url, ORIGIN_FFMPEG=str(wrapper), ORIGIN_STREAM_MODE="pipe",
         ORIGIN_CACHE_DIR=str(cache_dir),
     )  # fmt: skip
     with server.client() as http, http.stream("GET", clip["url"]) as response:
@@ -150,7 +160,7 @@ def test_ffmpeg_killed_mid_stream_fails_the_response_and_caches_nothing(
     wrapper, _ = make_wrapper(session_dir / "realtime-ffmpeg-2", ffmpeg, "-re")
     cache_dir = session_dir / "pipe-kill-cache"
     server = server_factory(
-        database_url, ORIGIN_PRECISION="editlist", ORIGIN_FFMPEG=str(wrapper), ORIGIN_STREAM_MODE="pipe",
+        database_url, ORIGIN_FFMPEG=str(wrapper), ORIGIN_STREAM_MODE="pipe",
         ORIGIN_CACHE_DIR=str(cache_dir),
     )  # fmt: skip
     with server.client() as http:
@@ -180,7 +190,7 @@ def test_ffmpeg_killed_in_file_mode_is_a_500_and_the_next_request_works(
     wrapper, _ = make_wrapper(session_dir / "realtime-ffmpeg-3", ffmpeg, "-re")
     cache_dir = session_dir / "file-kill-cache"
     server = server_factory(
-        database_url, ORIGIN_PRECISION="editlist", ORIGIN_FFMPEG=str(wrapper), ORIGIN_CACHE_DIR=str(cache_dir)
+        database_url, ORIGIN_FFMPEG=str(wrapper), ORIGIN_CACHE_DIR=str(cache_dir)
     )
 
     def fetch() -> httpx.Response:
@@ -206,7 +216,7 @@ def test_run_timeout_kills_ffmpeg(
 ) -> None:  # fmt: skip
     clip = register(database_url, sample_video, "--every", "10")["clips"][0]
     wrapper, _ = make_wrapper(session_dir / "realtime-ffmpeg-4", ffmpeg, "-re")
-    server = server_factory(database_url, ORIGIN_PRECISION="editlist", ORIGIN_FFMPEG=str(wrapper), ORIGIN_STREAM_TIMEOUT_S="1")
+    server = server_factory(database_url, ORIGIN_FFMPEG=str(wrapper), ORIGIN_STREAM_TIMEOUT_S="1")
     started = time.monotonic()
     with server.client() as http:
         answer = http.get(clip["url"])
@@ -224,7 +234,7 @@ def test_shutdown_kills_what_is_still_running(
     wrapper, _ = make_wrapper(session_dir / "realtime-ffmpeg-5", ffmpeg, "-re")
     cache_dir = session_dir / "shutdown-cache"
     server = server_factory(
-        database_url, ORIGIN_PRECISION="editlist", ORIGIN_FFMPEG=str(wrapper), ORIGIN_CACHE_DIR=str(cache_dir),
+        database_url, ORIGIN_FFMPEG=str(wrapper), ORIGIN_CACHE_DIR=str(cache_dir),
         ORIGIN_SHUTDOWN_GRACE_S="1",
     )  # fmt: skip
 
