@@ -62,6 +62,7 @@ def create_app(settings: Settings) -> Starlette:
             cache_min_free_bytes=settings.cache_min_free_bytes,
             on_run=run_observer,
             on_smart_cut=run_observer.smart_cut,
+            smart_max_reencode_s=settings.smart_max_reencode_s,
         )
         await clip_pool.start()
         metrics.watch_pool(clip_pool)

@@ -101,7 +101,7 @@ class RunObserver:
 
     def __call__(self, request: ClipRequest, result: RunResult) -> None:
         m = self.metrics
-        m.runs.labels(request.mode, result.outcome).inc()
+        m.runs.labels(request.form, result.outcome).inc()
         m.run_seconds.labels(request.form).observe(result.run_s)
         if result.startup_s is not None:
             m.startup.labels(request.form).observe(result.startup_s)

@@ -88,6 +88,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ORIGIN_PRECISION", "precision", _choice("editlist", "smart"), "smart",
             "file mode: smart re-encodes the frames before the first keyframe so every player "
             "shows exactly the clip; editlist stream-copies and hides them with an edit list"),
+    Setting("ORIGIN_SMART_MAX_REENCODE_S", "smart_max_reencode_s", _positive_float, 10.0,
+            "a smart cut that would re-encode more than this (no IDR frame in the clip, "
+            "e.g. open-GOP sources) uses the edit list instead"),
     Setting("ORIGIN_SHUTDOWN_GRACE_S", "shutdown_grace_s", _positive_float, 20.0,
             "on SIGTERM, how long responses in flight may finish before ffmpeg is killed"),
     Setting("ORIGIN_CACHE_DIR", "cache_dir", Path, None,
@@ -129,6 +132,7 @@ class Settings:
     stream_timeout_s: float = 300.0
     stream_mode: StreamMode = "file"
     precision: Precision = "smart"
+    smart_max_reencode_s: float = 10.0
     shutdown_grace_s: float = 20.0
     cache_dir: Path | None = None
     cache_max_bytes: int = 1024 * MiB

@@ -97,6 +97,7 @@ class ClipPool:
         retry_after_s: float = 1.0,
         on_run: RunObserver | None = None,
         on_smart_cut: SmartCutObserver | None = None,
+        smart_max_reencode_s: float | None = None,
     ) -> None:
         self.ffmpeg = ffmpeg
         self.run_timeout_s = run_timeout_s
@@ -114,6 +115,7 @@ class ClipPool:
         self._stream_buffer_bytes = stream_buffer_bytes
         self._on_run = on_run
         self._on_smart_cut = on_smart_cut
+        self._smart_max_reencode_s = smart_max_reencode_s
         self._started = False
         self._closed = False
         # Counters (plain ints, for metrics).
@@ -249,7 +251,9 @@ class ClipPool:
 
         cut: SmartCut | None = None
         try:
-            cut = await asyncio.to_thread(prepare, self.ffmpeg, request, work_file)
+            cut = await asyncio.to_thread(
+                prepare, self.ffmpeg, request, work_file, self._smart_max_reencode_s
+            )
             argv = cut.encode_argv
             if argv is not None:
                 async with self._process(

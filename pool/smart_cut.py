@@ -151,12 +151,19 @@ class _Source:
         )
 
 
-def prepare(ffmpeg: str, request: ClipRequest, work_file: Callable[[], Path]) -> SmartCut:
+def prepare(
+    ffmpeg: str,
+    request: ClipRequest,
+    work_file: Callable[[], Path],
+    max_reencode_s: float | None = None,
+) -> SmartCut:
     """Index the source, plan the cut, fetch what it needs and write decoder inputs.
 
     Blocking: run it in a thread. ``work_file`` returns a new empty file each
-    call; the caller deletes them all afterwards. Raises SmartCutUnsupported
-    (cut with the edit list instead) or SourceUnavailable.
+    call; the caller deletes them all afterwards. A plan that would re-encode
+    more than ``max_reencode_s`` seconds (a clip with no IDR inside, e.g. from
+    an open-GOP source) is refused. Raises SmartCutUnsupported (cut with the
+    edit list instead) or SourceUnavailable.
     """
     reader = open_reader(request.source_input, request.source_identity, work_file())
     try:
@@ -175,6 +182,11 @@ def prepare(ffmpeg: str, request: ClipRequest, work_file: Callable[[], Path]) ->
             Fraction(request.end),
             source.is_idr,
         )
+        reencode_s = _reencoded_seconds(video, plan)
+        if max_reencode_s is not None and reencode_s > max_reencode_s:
+            raise SmartCutUnsupported(
+                "reencode_too_long", f"{reencode_s:.3f} s to re-encode, limit {max_reencode_s} s"
+            )
         free_ids = [i for i in range(32) if i not in config.used_ids()]
         segments: list[_Segment] = []
         for part in (plan.head, plan.tail):
@@ -282,13 +294,10 @@ class SmartCut:
         inputs = [reader.read_at] + [file_reader(seg.encoded)[0] for seg in self._segments]
         with output.open("wb") as out:
             write_mp4(out, tracks, lambda ref: inputs[ref.input](ref.offset, ref.size))
-        reencoded = sum(src[i].duration for i in plan.frames) - sum(
-            src[i].duration for i in plan.copy
-        )
         return SmartCutReport(
             frames=len(plan.frames),
             copied_frames=len(plan.copy),
-            reencoded_s=float(video.seconds(reencoded)),
+            reencoded_s=_reencoded_seconds(video, plan),
             source_bytes_read=reader.bytes_read,
         )
 
@@ -364,6 +373,12 @@ def _with_avc_config(entry: Box, config: avc.AvcConfig) -> Box:
         for c in parse_boxes(entry.payload[_VISUAL_ENTRY_HEADER:])
     ]
     return Box(entry.type, head + b"".join(c.serialize() for c in children))
+
+
+def _reencoded_seconds(video: Track, plan: CutPlan) -> float:
+    shown = sum(video.samples[i].duration for i in plan.frames)
+    copied = sum(video.samples[i].duration for i in plan.copy)
+    return float(video.seconds(shown - copied))
 
 
 def _level_text(level_idc: int) -> str:

@@ -1,0 +1,135 @@
+"""The smart cut as an operator sees it: metrics, logs, fallbacks, determinism, failures."""
+
+from __future__ import annotations
+
+import subprocess
+from fractions import Fraction
+from pathlib import Path
+
+from tests.conftest import SmartMatrix
+from tests.http.test_observability import delta, json_lines, scrape, value
+from tests.mediacheck import frame_hashes, source_frame_hashes
+from tests.reliability.test_processes import make_wrapper, wait_for_no_ffmpeg
+from tests.servers import ServerFactory, register, start_server
+
+
+def head_copy_tail_clips(matrix: SmartMatrix) -> list[dict[str, object]]:
+    """Per closed-GOP source, the clip that starts mid-GOP with a keyframe inside."""
+    return [c.clip for c in matrix.clips if "closed-gop" in c.source or "main" in c.source][3::6]
+
+
+def test_metrics_and_logs_describe_each_smart_cut(
+    database_url: str, sample_video: Path, server_factory: ServerFactory
+) -> None:
+    # 5.5: mid-GOP (keyframes every 2 s); 12.0: on a keyframe; 20.1: mid-GOP.
+    clips = register(database_url, sample_video, "--cuts", "5.5,12,20.1")["clips"]
+    server = server_factory(database_url)
+    with server.client() as http:
+        before = scrape(http)
+        assert http.get(clips[1]["url"]).status_code == 200  # [5.5, 12): head + copy
+        assert http.get(clips[2]["url"]).status_code == 200  # [12, 20.1): copy + tail
+        after = scrape(http)
+    assert delta(before, after, "origin_smartcut_reencoded_seconds_count") == 2
+    # [5.5, 6) is re-encoded (15 frames at 30 fps) and some of [20, 20.1).
+    reencoded = delta(before, after, "origin_smartcut_reencoded_seconds_sum")
+    assert 0.5 <= reencoded <= 0.5 + 0.1 + 0.0001
+    # Nothing before the start is sent, and the leakage metric says so.
+    assert delta(before, after, "origin_keyframe_leakage_seconds_count", mode="smart") == 2
+    assert delta(before, after, "origin_keyframe_leakage_seconds_sum", mode="smart") == 0
+    assert value(after, "origin_keyframe_leakage_seconds_count", mode="file") == 0
+    # One encode run (the head of [5.5, 12)) and one for the tail of [12, 20.1).
+    assert delta(before, after, "origin_ffmpeg_runs_total", mode="smart", outcome="ok") == 2
+    server.stop()
+
+    cuts = [line for line in json_lines(server) if line["event"] == "smart_cut"]
+    assert len(cuts) == 2
+    head_cut = next(c for c in cuts if c["clip_id"] == clips[1]["id"])
+    assert head_cut["frames"] == 195  # 6.5 s at 30 fps
+    assert head_cut["copied_frames"] == 180
+    assert head_cut["reencoded_s"] == 0.5
+    assert head_cut["leakage_s"] == 0
+    assert head_cut["level"] == "info"
+    runs = [line for line in json_lines(server) if line["event"] == "ffmpeg_run"]
+    assert {r["mode"] for r in runs} == {"smart"}
+    assert all(r["leakage_s"] == 0 for r in runs)
+
+
+def test_a_non_h264_source_falls_back_to_the_edit_list(
+    database_url: str, server_factory: ServerFactory, session_dir: Path, ffmpeg: str,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    source = session_dir / "media" / "mpeg4-part2.mp4"
+    subprocess.run(
+        [ffmpeg, "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25",
+         "-t", "6", "-c:v", "mpeg4", "-g", "50", "-q:v", "4", str(source)],
+        check=True,
+    )  # fmt: skip
+    clips = register(database_url, source, "--cuts", "2.3")["clips"]
+    server = server_factory(database_url)
+    with server.client() as http:
+        before = scrape(http)
+        answer = http.get(clips[1]["url"])
+        after = scrape(http)
+    assert answer.status_code == 200
+    out = tmp_path / "clip.mp4"
+    out.write_bytes(answer.content)
+    expected = source_frame_hashes(ffmpeg, source, Fraction("2.3"), Fraction(6))
+    assert frame_hashes(ffmpeg, out) == expected  # no B-frames: the edit list is exact
+    assert delta(before, after, "origin_smartcut_fallbacks_total", reason="codec") == 1
+    assert delta(before, after, "origin_ffmpeg_runs_total", mode="file", outcome="ok") == 1
+    server.stop()
+    [fallback] = [line for line in json_lines(server) if line["event"] == "smart_cut_fallback"]
+    assert fallback["level"] == "warning"
+    assert fallback["reason"] == "codec"
+    assert "mp4v" in fallback["detail"]
+
+
+def test_a_clip_needing_a_long_re_encode_uses_the_edit_list(
+    smart_matrix: SmartMatrix, server_factory: ServerFactory
+) -> None:
+    # The open-GOP source has no IDR frame after its first: a clip starting
+    # later would be re-encoded whole. Above the limit it is stream-copied.
+    clip = next(c for c in smart_matrix.clips if "open-gop" in c.source and c.start > 0)
+    server = server_factory(smart_matrix.database_url, ORIGIN_SMART_MAX_REENCODE_S="0.1")
+    with server.client() as http:
+        before = scrape(http)
+        assert http.get(clip.clip["url"]).status_code == 200
+        after = scrape(http)
+    assert delta(before, after, "origin_smartcut_fallbacks_total", reason="reencode_too_long") == 1
+
+
+def test_two_processes_cut_identical_bytes(smart_matrix: SmartMatrix, session_dir: Path) -> None:
+    clips = head_copy_tail_clips(smart_matrix)
+    assert len(clips) == 2
+    bodies = []
+    for n in range(2):
+        server = start_server(
+            session_dir / f"determinism-{n}", {"DATABASE_URL": smart_matrix.database_url}
+        )
+        try:
+            with server.client() as http:
+                bodies.append([http.get(str(c["url"]), timeout=120).content for c in clips])
+        finally:
+            server.stop()
+    assert all(len(b) > 10_000 for b in bodies[0])
+    assert bodies[0] == bodies[1]
+
+
+def test_an_encode_that_times_out_leaves_nothing_behind(
+    database_url: str, sample_video: Path, server_factory: ServerFactory,
+    session_dir: Path, ffmpeg: str,
+) -> None:  # fmt: skip
+    clips = register(database_url, sample_video, "--cuts", "5.5")["clips"]
+    # Reading the decoder input at 1/100 of real time: the head encode cannot finish.
+    wrapper, _ = make_wrapper(session_dir / "crawling-ffmpeg", ffmpeg, "-readrate", "0.01")
+    cache = session_dir / "smart-timeout-cache"
+    server = server_factory(
+        database_url, ORIGIN_FFMPEG=str(wrapper), ORIGIN_STREAM_TIMEOUT_S="1",
+        ORIGIN_CACHE_DIR=str(cache),
+    )  # fmt: skip
+    with server.client() as http:
+        answer = http.get(clips[1]["url"])
+        assert answer.status_code == 500
+        assert answer.headers["cache-control"] == "no-store"
+        wait_for_no_ffmpeg(server, within_s=5)
+        assert sorted(p.name for p in cache.iterdir()) == []
