@@ -81,6 +81,11 @@ class Metrics:
             "Seconds of each smart-cut clip that were re-encoded (the rest is stream-copied)",
             buckets=REENCODED_BUCKETS, registry=r,
         )  # fmt: skip
+        self.smartcut_source_bytes = Counter(
+            "origin_smartcut_source_bytes",
+            "Source bytes the smart cut read itself (index and the clip's span)",
+            registry=r,
+        )
         self.smartcut_fallbacks = Counter(
             "origin_smartcut_fallbacks",
             "Clips cut with the edit list because the smart cut could not handle them, by reason",

@@ -148,6 +148,7 @@ class RunObserver:
             return
         m.leakage.labels("smart").observe(0)
         m.smartcut_reencoded.observe(outcome.reencoded_s)
+        m.smartcut_source_bytes.inc(outcome.source_bytes_read)
         log.info(
             "smart_cut", frames=outcome.frames, copied_frames=outcome.copied_frames,
             reencoded_s=round(outcome.reencoded_s, 6), leakage_s=0.0,

@@ -36,7 +36,7 @@ from pool.coalesce import Flight, SingleFlight
 from pool.errors import CacheFull, PoolClosed, RunFailed, RunTimeout, SourceUnavailable, scrub
 from pool.mp4_boxes import Mp4Error
 from pool.mp4_editlist import trim_presentation
-from pool.process import FfmpegProcess, Outcome, RunResult
+from pool.process import FfmpegProcess, Outcome, RunResult, await_uncancellable
 from pool.request import ClipRequest
 from pool.slots import Slots
 from pool.smart_cut import SmartCut, SmartCutReport, prepare
@@ -249,11 +249,19 @@ class ClipPool:
             work.append(self._new_temp(request.cache_key))
             return work[-1]
 
+        # The blocking steps run in threads that cannot be interrupted: wait
+        # for them even when cancelled, so that work files and the source
+        # reader are released here, not behind our back.
+        preparing = asyncio.ensure_future(
+            asyncio.to_thread(prepare, self.ffmpeg, request, work_file, self._smart_max_reencode_s)
+        )
         cut: SmartCut | None = None
         try:
-            cut = await asyncio.to_thread(
-                prepare, self.ffmpeg, request, work_file, self._smart_max_reencode_s
-            )
+            try:
+                cut = await await_uncancellable(preparing)
+            finally:
+                if cut is None and preparing.done() and not preparing.exception():
+                    preparing.result().close()  # cancelled after it was ready
             argv = cut.encode_argv
             if argv is not None:
                 async with self._process(
@@ -261,10 +269,10 @@ class ClipPool:
                 ) as run:
                     result = await run.wait()
                 self._raise_for(result, request)
-            report = await asyncio.to_thread(cut.assemble, temp)
+            assembling = asyncio.ensure_future(asyncio.to_thread(cut.assemble, temp))
+            report = await await_uncancellable(assembling)
         except SmartCutUnsupported as exc:
-            log.warning("smart cut not possible for clip %s: %s", request.cache_key, exc)
-            self._observe_smart_cut(request, exc)
+            self._observe_smart_cut(request, exc)  # logs the fallback
             return False
         finally:
             if cut is not None:

@@ -48,7 +48,7 @@ def _spawn_background(coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
     return task
 
 
-async def _await_uncancellable(task: asyncio.Task[T]) -> T:
+async def await_uncancellable(task: asyncio.Future[T]) -> T:
     """Wait for ``task`` to finish even if we are cancelled meanwhile, then re-raise the cancel."""
     cancelled = False
     while not task.done():
@@ -156,7 +156,7 @@ class FfmpegProcess:
                 with contextlib.suppress(Exception):
                     await wrap(await spawning).stop("killed")
 
-            await _await_uncancellable(_spawn_background(reap_orphan()))
+            await await_uncancellable(_spawn_background(reap_orphan()))
             raise
         except BaseException:
             stderr_file.close()
@@ -210,7 +210,7 @@ class FfmpegProcess:
             return self.result
         if self._stopping is None:
             self._stopping = _spawn_background(self._terminate_and_reap(outcome))
-        return await _await_uncancellable(self._stopping)
+        return await await_uncancellable(self._stopping)
 
     # -- internals ---------------------------------------------------------
 

@@ -46,9 +46,12 @@ SOURCES = (
         ("-preset", "veryfast", "-g", "60", "-x264-params", "open-gop=1:scenecut=0"),
         audio_rate=44100,
     ),
+    # Main profile, anamorphic (SAR 4:3) and BT.709-tagged: the re-encoded
+    # frames must say the same.
     MatrixSource(
         "main-profile-2s-1080p25", "1920x1080", "25",
-        ("-preset", "veryfast", "-profile:v", "main", "-g", "50", "-x264-params", "scenecut=0"),
+        ("-preset", "veryfast", "-profile:v", "main", "-g", "50", "-x264-params",
+         "scenecut=0:sar=4/3:colorprim=bt709:transfer=bt709:colormatrix=bt709"),
     ),
 )  # fmt: skip
 

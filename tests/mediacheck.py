@@ -132,3 +132,32 @@ def frame_psnr(ffmpeg: str, clip: Path, source: Path, first: int, count: int) ->
         if "psnr_avg" in fields:
             values.append(float(fields["psnr_avg"]))
     return values
+
+
+def sequence_parameter_sets(ffmpeg: str, path: Path) -> dict[int, dict[str, int]]:
+    """Every H.264 SPS in the file (its avcC and its samples), by id: field → value.
+
+    Read with ffmpeg's ``trace_headers`` bitstream filter, which prints each
+    syntax element as it parses it.
+    """
+    out = subprocess.run(
+        [ffmpeg, "-v", "trace", "-i", str(path), "-map", "0:v:0", "-c", "copy",
+         "-bsf:v", "trace_headers", "-f", "null", "-"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    sets: dict[int, dict[str, int]] = {}
+    current: dict[str, int] | None = None
+    for line in out.stderr.splitlines():
+        if "trace_headers" not in line:
+            continue
+        text = line.partition("]")[2].strip()
+        if text.endswith("Parameter Set") or text.startswith(("Slice", "Supplementary")):
+            current = {} if text == "Sequence Parameter Set" else None
+            continue
+        fields = text.split()
+        if current is None or len(fields) < 4 or fields[-2] != "=":
+            continue
+        current[fields[1]] = int(fields[-1])
+        if fields[1] == "seq_parameter_set_id":
+            sets.setdefault(int(fields[-1]), current)
+    return sets

@@ -37,6 +37,9 @@ def test_metrics_and_logs_describe_each_smart_cut(
     assert delta(before, after, "origin_keyframe_leakage_seconds_count", mode="smart") == 2
     assert delta(before, after, "origin_keyframe_leakage_seconds_sum", mode="smart") == 0
     assert value(after, "origin_keyframe_leakage_seconds_count", mode="file") == 0
+    # It read the index and the two clips' spans, far less than the whole source.
+    read = delta(before, after, "origin_smartcut_source_bytes_total")
+    assert 0 < read < sample_video.stat().st_size
     # One encode run (the head of [5.5, 12)) and one for the tail of [12, 20.1).
     assert delta(before, after, "origin_ffmpeg_runs_total", mode="smart", outcome="ok") == 2
     server.stop()

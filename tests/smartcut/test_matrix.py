@@ -13,12 +13,13 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import SmartMatrix
-from tests.matrix import SOURCES, MatrixClip
+from tests.matrix import SOURCES, MatrixClip, MatrixSource
 from tests.mediacheck import (
     first_packet_is_key,
     frame_hashes_ignoring_edit_lists,
     frame_psnr,
     keyframe_times,
+    sequence_parameter_sets,
     stream_durations,
     timed_frame_hashes,
 )
@@ -83,3 +84,30 @@ def test_clip_is_frame_exact(
 
     durations = stream_durations(ffmpeg, out)
     assert abs(durations["audio"] - durations["video"]) <= 0.05, (clip.id, durations)
+
+
+#: SPS fields that must agree between the source's and the re-encoded frames':
+#: profile and level, picture format and size, aspect ratio, colour, timing.
+SAME_SPS_FIELDS = (
+    "profile_idc", "level_idc", "chroma_format_idc", "bit_depth_luma_minus8",
+    "pic_width_in_mbs_minus1", "pic_height_in_map_units_minus1", "frame_mbs_only_flag",
+    "frame_cropping_flag", "frame_crop_bottom_offset", "aspect_ratio_idc", "sar_width",
+    "sar_height", "video_full_range_flag", "colour_primaries", "transfer_characteristics",
+    "matrix_coefficients", "num_units_in_tick", "time_scale",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("spec", SOURCES, ids=[s.name for s in SOURCES])
+def test_re_encoded_frames_describe_themselves_like_the_source(
+    smart_matrix: SmartMatrix, ffmpeg: str, tmp_path: Path, spec: MatrixSource
+) -> None:
+    name = spec.name
+    # The clip that starts mid-GOP: a re-encoded head, then (closed GOP) copied frames.
+    clip = [c for c in smart_matrix.clips if c.source == name][3]
+    out = fetch(smart_matrix, clip, tmp_path)
+    [source_sps] = sequence_parameter_sets(ffmpeg, clip.path).values()
+    output_sps = sequence_parameter_sets(ffmpeg, out)
+    assert len(output_sps) >= 2, output_sps.keys()  # the source's and the encoder's
+    for sps_id, fields in output_sps.items():
+        for field in SAME_SPS_FIELDS:
+            assert fields.get(field) == source_sps.get(field), (name, sps_id, field)
