@@ -139,6 +139,10 @@ class _Bits:
                 raise AvcError("bad exp-Golomb code")
         return (1 << zeros) - 1 + self.bits(zeros)
 
+    def se(self) -> int:
+        code = self.ue()
+        return (code + 1) // 2 if code & 1 else -(code // 2)
+
 
 def sps_id(sps: bytes) -> int:
     """seq_parameter_set_id of an SPS NAL unit."""
@@ -155,44 +159,117 @@ def pps_ids(pps: bytes) -> tuple[int, int]:
 
 @dataclass(frozen=True)
 class SpsFormat:
-    """What an SPS says about the picture format."""
+    """What an SPS says about the picture format and how to display it."""
 
     profile: int
     level: int
     chroma_format: int  # 1 = 4:2:0
     bit_depth: int
+    # From the VUI; None where the SPS does not say.
+    sar: tuple[int, int] | None = None
+    full_range: bool | None = None
+    colour: tuple[int, int, int] | None = None  # primaries, transfer, matrix (ISO/IEC 23091-2)
+
+
+#: aspect_ratio_idc 1..16 → sample aspect ratio (H.264 Table E-1).
+_SAR = {
+    1: (1, 1), 2: (12, 11), 3: (10, 11), 4: (16, 11), 5: (40, 33), 6: (24, 11), 7: (20, 11),
+    8: (32, 11), 9: (80, 33), 10: (18, 11), 11: (15, 11), 12: (64, 33), 13: (160, 99),
+    14: (4, 3), 15: (3, 2), 16: (2, 1),
+}  # fmt: skip
+_EXTENDED_SAR = 255
 
 
 def sps_format(sps: bytes) -> SpsFormat:
-    """Profile, level, chroma format and luma bit depth of an SPS NAL unit."""
+    """Profile, level, chroma format, bit depth and display fields of an SPS NAL unit."""
     bits = _Bits(sps)
     profile = bits.bits(8)
     bits.bits(8)
     level = bits.bits(8)
-    bits.ue()
+    bits.ue()  # seq_parameter_set_id
     chroma, depth = 1, 8
     if profile in _HIGH_PROFILES:
         chroma = bits.ue()
         if chroma == 3:
             bits.bit()
         depth = bits.ue() + 8
-    return SpsFormat(profile=profile, level=level, chroma_format=chroma, bit_depth=depth)
+        bits.ue()  # bit_depth_chroma_minus8
+        bits.bit()  # qpprime_y_zero_transform_bypass_flag
+        if bits.bit():  # seq_scaling_matrix_present_flag
+            for n in range(8 if chroma != 3 else 12):
+                if bits.bit():
+                    _skip_scaling_list(bits, 16 if n < 6 else 64)
+    bits.ue()  # log2_max_frame_num_minus4
+    poc_type = bits.ue()
+    if poc_type == 0:
+        bits.ue()
+    elif poc_type == 1:
+        bits.bit()
+        bits.se()
+        bits.se()
+        for _ in range(bits.ue()):
+            bits.se()
+    bits.ue()  # max_num_ref_frames
+    bits.bit()  # gaps_in_frame_num_value_allowed_flag
+    bits.ue()  # width
+    bits.ue()  # height
+    if not bits.bit():  # frame_mbs_only_flag
+        bits.bit()
+    bits.bit()  # direct_8x8_inference_flag
+    if bits.bit():  # frame_cropping_flag
+        for _ in range(4):
+            bits.ue()
+    fmt = SpsFormat(profile=profile, level=level, chroma_format=chroma, bit_depth=depth)
+    if not bits.bit():  # vui_parameters_present_flag
+        return fmt
+    sar = None
+    if bits.bit():  # aspect_ratio_info_present_flag
+        idc = bits.bits(8)
+        sar = (bits.bits(16), bits.bits(16)) if idc == _EXTENDED_SAR else _SAR.get(idc)
+    if bits.bit():  # overscan_info_present_flag
+        bits.bit()
+    full_range = colour = None
+    if bits.bit():  # video_signal_type_present_flag
+        bits.bits(3)  # video_format
+        full_range = bool(bits.bit())
+        if bits.bit():  # colour_description_present_flag
+            colour = (bits.bits(8), bits.bits(8), bits.bits(8))
+    return SpsFormat(profile, level, chroma, depth, sar, full_range, colour)
 
 
-def nal_types(sample: bytes, length_size: int) -> list[int]:
-    """The nal_unit_type of every NAL unit in a length-prefixed sample."""
-    types: list[int] = []
+def _skip_scaling_list(bits: _Bits, size: int) -> None:
+    last = following = 8
+    for _ in range(size):
+        if following:
+            following = (last + bits.se() + 256) % 256
+        last = following or last
+
+
+def nal_headers(sample: bytes, length_size: int) -> list[int]:
+    """The header byte (ref idc, type) of every NAL unit in a length-prefixed sample."""
+    headers: list[int] = []
     pos = 0
     while pos + length_size <= len(sample):
         size = int.from_bytes(sample[pos : pos + length_size], "big")
         pos += length_size
         if size == 0 or pos + size > len(sample):
             raise AvcError("malformed NAL length")
-        types.append(sample[pos] & 0x1F)
+        headers.append(sample[pos])
         pos += size
-    return types
+    return headers
+
+
+def nal_types(sample: bytes, length_size: int) -> list[int]:
+    """The nal_unit_type of every NAL unit in a length-prefixed sample."""
+    return [header & 0x1F for header in nal_headers(sample, length_size)]
 
 
 def is_idr(sample: bytes, length_size: int) -> bool:
     """True when the sample's picture is an IDR: a decoder can start there with nothing before."""
     return NAL_IDR in nal_types(sample, length_size)
+
+
+def is_reference(sample: bytes, length_size: int) -> bool:
+    """True unless every slice of the sample has nal_ref_idc 0 (no other picture uses it)."""
+    slices = [h for h in nal_headers(sample, length_size) if h & 0x1F in (NAL_NON_IDR, NAL_IDR)]
+    return not slices or any(h & 0x60 for h in slices)
