@@ -2,17 +2,21 @@
 
 ``.venv/bin/python -m bench.clip_latency [--runs N] [--wrk-seconds S]`` (``make bench``)
 cuts a 10 s and a 60 s clip of a generated 1080p source every way the project
-cares about and overwrites docs/benchmarks.md with the medians. It starts two
-origin servers (file and pipe mode), the private PostgreSQL cluster of a
-throwaway ORIGIN_HOME, and nginx, all on 127.0.0.1, and stops every one of them
-in ``finally`` (Ctrl-C and SIGTERM included).
+cares about and overwrites docs/benchmarks.md with the medians. It starts three
+origin servers (file mode with the edit list, file mode with the smart cut, pipe
+mode), the private PostgreSQL cluster of a throwaway ORIGIN_HOME, and nginx,
+all on 127.0.0.1, and stops every one of them in ``finally`` (Ctrl-C and
+SIGTERM included). The full re-encode contender (at most 5 runs per clip)
+adds about 2.5 min on 2 CPUs.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import datetime
+import itertools
 import json
 import os
 import re
@@ -37,8 +41,9 @@ from pool.cache import replace_into_place
 from pool.ffmpeg_binary import find_ffmpeg
 from pool.mp4_editlist import trim_presentation
 from pool.probe import ProbeResult, probe
-from pool.request import ClipRequest
+from pool.request import ClipRequest, seconds_text
 from pool.sample import make_sample
+from pool.smart_cut import ENCODER, SmartCutReport, prepare
 
 REPO = Path(__file__).resolve().parent.parent
 DOC = REPO / "docs" / "benchmarks.md"
@@ -51,21 +56,36 @@ SOURCE_FPS = 30
 KEYFRAME_EVERY_S = 2.0
 SOURCE = REPO / ".origin" / "bench" / f"source-1080p{SOURCE_FPS}-{SOURCE_SECONDS}s.mp4"
 
-COLD_TARGET = 1.5  # origin cold (file mode) total ÷ raw ffmpeg
+COLD_TARGET = 1.5  # origin cold (file mode, edit list) total ÷ raw ffmpeg
 WARM_TARGET = 3.0  # origin warm total ÷ nginx mp4 module
 
 RAW = "raw ffmpeg (the origin's argv, to a file)"
-COLD = "origin cold, file mode"
+FULL = "full re-encode of the clip (ffmpeg, x264 veryfast crf 16)"
+COLD = "origin cold, file mode, edit list"
+SMART = "origin cold, smart cut (default)"
 WARM = "origin warm (cached)"
 NGINX = "nginx mp4 module (`?start=&end=`)"
 NGINX_KF = "nginx mp4 module, `mp4_start_key_frame on`"
 PIPE = "origin cold, pipe mode"
-CONTENDERS = (RAW, COLD, WARM, NGINX, NGINX_KF, PIPE)
+CONTENDERS = (RAW, FULL, COLD, SMART, WARM, NGINX, NGINX_KF, PIPE)
+
+# What a smart cut saves is set against re-encoding the whole clip at the
+# quality its re-encoded frames get (crf 16, pool.smart_cut.ENCODER), with the
+# preset and x264's defaults for B-frames and threads (all CPUs) one would use
+# to re-encode a whole clip.
+FULL_ENCODER = ("-c:v", "libx264", "-preset", "veryfast", "-crf", "16")
+# Seconds per run, so medians settle in a few runs; more would make the
+# benchmark last ten minutes.
+FULL_RUNS = 5
 
 # The steps of a cold file-mode request after its cache miss, timed one by one.
 CUT = "ffmpeg, the same argv"
 TRIM = "trim the edit list (`trim_presentation`, in place)"
 COMMIT = "commit (`replace_into_place`: rename into the cache)"
+# The same for a cold smart-cut request (pool.clip_pool.ClipPool._smart_cut).
+PREPARE = "`smart_cut.prepare` (index, plan, read the span, decoder inputs)"
+ENCODE = "ffmpeg, `encode_argv` (decode + x264 of the re-encoded frames)"
+ASSEMBLE = "`assemble` (write the MP4: re-encoded + copied samples)"
 
 
 @dataclass(frozen=True)
@@ -189,6 +209,57 @@ def cold_steps(
         step()
         timings[name] = time.perf_counter() - start
     return timings
+
+
+def full_reencode_argv(ffmpeg: str, source: Path, span: Span, output: Path) -> list[str]:
+    """Re-encode the whole clip, exact from ``start``: the cost a smart cut avoids."""
+    return [
+        ffmpeg, "-nostdin", "-v", "error",
+        "-ss", seconds_text(span.start), "-i", f"file:{source}",
+        "-t", seconds_text(span.end - span.start),
+        "-map", "0:v:0", "-map", "0:a:0",
+        *FULL_ENCODER, "-c:a", "copy",
+        "-movflags", "+faststart", "-f", "mp4", "-y", f"file:{output}",
+    ]  # fmt: skip
+
+
+def smart_steps(
+    ffmpeg: str, request: ClipRequest, work: Path
+) -> tuple[dict[str, float], SmartCutReport]:
+    """Time, in this process, what a cold smart-cut request runs between lookup and response.
+
+    The origin's own functions in the order ``ClipPool._smart_cut`` calls
+    them, with its work files in ``work`` (emptied first; the same filesystem
+    as the servers' caches).
+    """
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir()
+    names = itertools.count()
+
+    def work_file() -> Path:
+        path = work / f"{next(names)}.tmp"
+        path.touch(exist_ok=False)
+        return path
+
+    temp, final = work / "clip.tmp", work / "clip.mp4"
+    start = time.perf_counter()
+    cut = prepare(ffmpeg, request, work_file)
+    try:
+        timings = {PREPARE: time.perf_counter() - start}
+        argv = cut.encode_argv
+        start = time.perf_counter()
+        if argv is not None:
+            subprocess.run(argv, check=True, stdin=subprocess.DEVNULL, capture_output=True)
+        timings[ENCODE] = time.perf_counter() - start
+        start = time.perf_counter()
+        report = cut.assemble(temp)
+        timings[ASSEMBLE] = time.perf_counter() - start
+    finally:
+        cut.close()
+    start = time.perf_counter()
+    replace_into_place(temp, final)
+    timings[COMMIT] = time.perf_counter() - start
+    return timings, report
 
 
 def run_wrk(port: int, target: str, seconds: int) -> float:
@@ -358,19 +429,41 @@ class Results:
     samples: dict[tuple[str, str], list[Sample]]  # (span label, contender) → samples
     wrk: dict[tuple[str, str], tuple[float, int]]  # (span label, server) → (req/s, bytes)
     steps: dict[tuple[str, str], list[float]]  # (span label, cold step) → seconds
+    smart_steps: dict[tuple[str, str], list[float]]  # (span label, smart-cut step) → seconds
+    reencoded_s: dict[str, float]  # span label → seconds of the clip the smart cut re-encodes
     runs: int
     wrk_seconds: int
 
 
-def _cache_cleaner(cache_dir: Path, clip_id: int) -> Callable[[], None]:
+def _cache_cleaner(cache_dir: Path, clip_id: int, form: str) -> Callable[[], None]:
     # Deleting the finished file behind the server's back is how each request
     # is made cold: ClipCache.lookup() stats the path and treats a missing
-    # file as a miss (pool/cache.py), so the next GET cuts again.
+    # file as a miss (pool/cache.py), so the next GET cuts again. The file is
+    # ``<ClipRequest.cache_key>.mp4``, the key ``c<id>-v<version>-<form>-<hash>``
+    # (form: file, smart or pipe); the hash covers the server's source identity.
     def clean() -> None:
-        for path in cache_dir.glob(f"c{clip_id}-v*.mp4"):
+        for path in cache_dir.glob(f"c{clip_id}-v*-{form}-*.mp4"):
             path.unlink()
 
     return clean
+
+
+def _logged(log: Path, event: str, **fields: str) -> int:
+    """How many of a server's JSON log lines are ``event`` with these field values."""
+    count = 0
+    for line in log.read_text().splitlines():
+        with contextlib.suppress(ValueError):
+            record = json.loads(line)
+            if isinstance(record, dict) and record.get("event") == event:
+                count += all(record.get(k) == v for k, v in fields.items())
+    return count
+
+
+def _check_cold(log: Path, expected: int, event: str, **fields: str) -> None:
+    """Fail unless the server logged one cut per cold request: none was served from its cache."""
+    got = _logged(log, event, **fields)
+    if got != expected:
+        raise RuntimeError(f"{log.name}: {got} {event} {fields} lines, {expected} cold requests")
 
 
 def fetch_cold(port: int, target: str, clean: Callable[[], None]) -> Sample:
@@ -407,14 +500,15 @@ def measure(runs: int, wrk_seconds: int) -> tuple[Results, ProbeResult]:
     ffmpeg = find_ffmpeg(None)
     source = ensure_source(ffmpeg)
     facts = probe(ffmpeg, "file:" + str(source))
-    results = Results({}, {}, {}, runs, wrk_seconds)
+    results = Results({}, {}, {}, {}, {}, runs, wrk_seconds)
     with contextlib.ExitStack() as stack:
         work = Path(tempfile.mkdtemp(prefix="origin-bench-"))
         stack.callback(shutil.rmtree, work, ignore_errors=True)
         # The postgres user (the cluster, when we are root) and nginx's workers
         # (nobody) must reach inside.
         work.chmod(0o755)
-        home, file_cache, pipe_cache = work / "home", work / "cache-file", work / "cache-pipe"
+        home, file_cache = work / "home", work / "cache-file"
+        smart_cache, pipe_cache = work / "cache-smart", work / "cache-pipe"
         env = _origin_env(home)
         stack.callback(
             subprocess.run,
@@ -422,18 +516,29 @@ def measure(runs: int, wrk_seconds: int) -> tuple[Results, ProbeResult]:
             env=env, check=False, capture_output=True, timeout=120,
         )  # fmt: skip
         urls = register(env, source)
-        file_port, pipe_port, nginx_port = free_port(), free_port(), free_port()
+        file_port, smart_port, pipe_port = free_port(), free_port(), free_port()
+        nginx_port = free_port()
         serve = [sys.executable, "-m", "origin", "serve", "--port"]
-        file_env = _origin_env(home, ORIGIN_CACHE_DIR=str(file_cache), ORIGIN_STREAM_MODE="file")
+        # Precision is explicit on both file-mode servers: the default is smart.
+        file_env = _origin_env(
+            home, ORIGIN_CACHE_DIR=str(file_cache), ORIGIN_STREAM_MODE="file",
+            ORIGIN_PRECISION="editlist",
+        )  # fmt: skip
+        smart_env = _origin_env(
+            home, ORIGIN_CACHE_DIR=str(smart_cache), ORIGIN_STREAM_MODE="file",
+            ORIGIN_PRECISION="smart",
+        )  # fmt: skip
         pipe_env = _origin_env(home, ORIGIN_CACHE_DIR=str(pipe_cache), ORIGIN_STREAM_MODE="pipe")
-        stack.enter_context(background(
-            [*serve, str(file_port)], port=file_port, log=work / "origin-file.log",
-            ready_path="/healthz", env=file_env,
-        ))  # fmt: skip
-        stack.enter_context(background(
-            [*serve, str(pipe_port)], port=pipe_port, log=work / "origin-pipe.log",
-            ready_path="/healthz", env=pipe_env,
-        ))  # fmt: skip
+        logs = {name: work / f"origin-{name}.log" for name in ("file", "smart", "pipe")}
+        for port, name, server_env in (
+            (file_port, "file", file_env),
+            (smart_port, "smart", smart_env),
+            (pipe_port, "pipe", pipe_env),
+        ):
+            stack.enter_context(background(
+                [*serve, str(port)], port=port, log=logs[name], ready_path="/healthz",
+                env=server_env,
+            ))  # fmt: skip
         stack.enter_context(nginx(nginx_port, work / "nginx", source, file_cache))
 
         for span in SPANS:
@@ -445,6 +550,7 @@ def measure(runs: int, wrk_seconds: int) -> tuple[Results, ProbeResult]:
                 source_identity="bench", start=span.start, end=span.end, mode="file",
             )  # fmt: skip
             argv = build_clip_argv(ffmpeg, request, "file:" + str(raw_out))
+            smart_request = dataclasses.replace(request, precision="smart")
             nginx_url = f"/source/{source.name}?start={span.start}&end={span.end}"
             step_argv = build_clip_argv(ffmpeg, request, "file:" + str(work / "step.tmp"))
             breakdown = partial(
@@ -457,11 +563,18 @@ def measure(runs: int, wrk_seconds: int) -> tuple[Results, ProbeResult]:
 
             steps: dict[str, Callable[[], Sample]] = {
                 RAW: partial(run_ffmpeg, argv, raw_out),
-                COLD: partial(fetch_cold, file_port, url, _cache_cleaner(file_cache, clip_id)),
+                COLD: partial(
+                    fetch_cold, file_port, url, _cache_cleaner(file_cache, clip_id, "file")
+                ),
+                SMART: partial(
+                    fetch_cold, smart_port, url, _cache_cleaner(smart_cache, clip_id, "smart")
+                ),
                 WARM: partial(fetch, file_port, url),
                 NGINX: partial(fetch, nginx_port, nginx_url),
                 NGINX_KF: partial(fetch, nginx_port, nginx_url.replace("/source/", "/source-kf/")),
-                PIPE: partial(fetch_cold, pipe_port, url, _cache_cleaner(pipe_cache, clip_id)),
+                PIPE: partial(
+                    fetch_cold, pipe_port, url, _cache_cleaner(pipe_cache, clip_id, "pipe")
+                ),
             }
             for step in steps.values():  # warm-up, not recorded: imports, page cache, pools
                 step()
@@ -473,6 +586,10 @@ def measure(runs: int, wrk_seconds: int) -> tuple[Results, ProbeResult]:
                     results.samples.setdefault((span.label, name), []).append(steps[name]())
                 for name, seconds in breakdown().items():
                     results.steps.setdefault((span.label, name), []).append(seconds)
+                smart_timings, report = smart_steps(ffmpeg, smart_request, work / "smart-steps")
+                for name, seconds in smart_timings.items():
+                    results.smart_steps.setdefault((span.label, name), []).append(seconds)
+                results.reencoded_s[span.label] = report.reencoded_s
                 print(f"{span.label} clip: run {i + 1}/{runs}", file=sys.stderr)
 
             if wrk_seconds > 0 and shutil.which("wrk"):
@@ -486,6 +603,23 @@ def measure(runs: int, wrk_seconds: int) -> tuple[Results, ProbeResult]:
                 ):  # fmt: skip
                     body = fetch(port, target).size
                     results.wrk[(span.label, server)] = (run_wrk(port, target, wrk_seconds), body)
+
+        # The full re-encodes last, each span's runs in a row: one keeps both
+        # CPUs busy for seconds and leaves tens of MB to write back, and in the
+        # rotation the same fast contender would follow it nearly every time.
+        # No warm-up: the rows above have just read the same spans.
+        full_out = work / "full.mp4"
+        for span in SPANS:
+            full_argv = full_reencode_argv(ffmpeg, source, span, full_out)
+            for i in range(min(runs, FULL_RUNS)):
+                sample = run_ffmpeg(full_argv, full_out)
+                results.samples.setdefault((span.label, FULL), []).append(sample)
+                print(f"{span.label} clip, full re-encode: run {i + 1}", file=sys.stderr)
+
+        cold_requests = len(SPANS) * (runs + 1)  # the warm-up pass is cold too
+        _check_cold(logs["file"], cold_requests, "ffmpeg_run", mode="file", outcome="ok")
+        _check_cold(logs["smart"], cold_requests, "smart_cut")
+        _check_cold(logs["pipe"], cold_requests, "ffmpeg_run", mode="pipe", outcome="ok")
     return results, facts
 
 
@@ -496,18 +630,80 @@ def _ms(seconds: float | None) -> str:
     if seconds is None:
         return "-"
     ms = seconds * 1000
-    return f"{ms:.0f} ms" if ms >= 100 else f"{ms:.1f} ms" if ms >= 10 else f"{ms:.2f} ms"
+    size = abs(ms)  # the "unaccounted" rows can be negative
+    if size >= 1000:  # the full re-encodes
+        return f"{seconds:.1f} s" if size >= 10_000 else f"{seconds:.2f} s"
+    return f"{ms:.0f} ms" if size >= 100 else f"{ms:.1f} ms" if size >= 10 else f"{ms:.2f} ms"
 
 
 HANDLING = "HTTP + DB lookups + stat, no ffmpeg (the warm row's TTFB)"
 SENDING = "sending the file (warm total - warm TTFB)"
 SUM = "**sum of the above**"
-MEASURED = "**measured cold total** (file mode)"
+MEASURED = "**measured cold total** (file mode, edit list)"
+SMART_MEASURED = "**measured cold total** (smart cut)"
 REST = "unaccounted (event loop, threads, start-up polling, page cache)"
 
 
 def _verdict(ratio: float, target: float) -> str:
     return "**PASS**" if ratio <= target else "**FAIL**"
+
+
+def _total(results: Results, span: Span, name: str, ttfb: bool = False) -> float:
+    """Median total (or TTFB) of one contender on one span."""
+    samples = results.samples[(span.label, name)]
+    return median([(s.ttfb_s or 0.0) if ttfb else s.total_s for s in samples])
+
+
+def _smart_section(results: Results) -> list[str]:
+    """ "Smart cut: cold cost": against the edit list and a full re-encode, then its steps."""
+    out = [
+        "## Smart cut: cold cost",
+        "",
+        "A smart cut (`ORIGIN_PRECISION=smart`, the default) re-encodes the frames before the "
+        f"clip's first keyframe (and a few at its end) with `{' '.join(ENCODER)}` and "
+        "stream-copies the rest; the edit-list cut copies everything and hides the pre-roll. "
+        "Total medians of the rows above; warm requests are the same either way (a cached file).",
+        "",
+        "| clip | edit list, cold (origin) | smart cut, cold (origin) "
+        "| full re-encode (raw ffmpeg) | smart ÷ edit list | smart ÷ full re-encode "
+        "| re-encoded by the smart cut |",
+        "|---|--:|--:|--:|--:|--:|--:|",
+    ]
+    for span in SPANS:
+        editlist, smart, full = (_total(results, span, n) for n in (COLD, SMART, FULL))
+        out.append(
+            f"| {span.label} | {_ms(editlist)} | {_ms(smart)} | {_ms(full)} "
+            f"| {smart / editlist:.2f}x | {smart / full:.3f}x "
+            f"| {results.reencoded_s[span.label]:.2f} s of {span.label} |"
+        )
+    out += [
+        "",
+        "### Where the smart cut's time goes",
+        "",
+        "The steps of `ClipPool._smart_cut` and the commit, timed one by one in the benchmark's "
+        "own process (`pool.smart_cut.prepare`, the ffmpeg run of `encode_argv`, `assemble`, "
+        "`replace_into_place`; work files on the caches' filesystem). HTTP and sending are the "
+        "edit-list warm row's, as in the section above.",
+        "",
+        "| step (medians) | " + " | ".join(s.label for s in SPANS) + " |",
+        "|---|" + "--:|" * len(SPANS),
+    ]
+    columns: list[dict[str, float]] = []
+    for span in SPANS:
+        col = {
+            name: median(results.smart_steps[(span.label, name)])
+            for name in (PREPARE, ENCODE, ASSEMBLE, COMMIT)
+        }
+        col[HANDLING] = _total(results, span, WARM, ttfb=True)
+        col[SENDING] = _total(results, span, WARM) - col[HANDLING]
+        col[SUM] = sum(col.values())
+        col[SMART_MEASURED] = _total(results, span, SMART)
+        col[REST] = col[SMART_MEASURED] - col[SUM]
+        columns.append(col)
+    for name in (PREPARE, ENCODE, ASSEMBLE, COMMIT, HANDLING, SENDING, SUM, SMART_MEASURED, REST):
+        out.append(f"| {name} | " + " | ".join(_ms(c[name]) for c in columns) + " |")
+    out.append("")
+    return out
 
 
 def render(results: Results, facts: ProbeResult, elapsed_s: float, ffmpeg: str) -> str:
@@ -536,24 +732,37 @@ def render(results: Results, facts: ProbeResult, elapsed_s: float, ffmpeg: str) 
         + ", ".join(f"{s.label} `[{s.start}, {s.end})`" for s in SPANS)
         + "; both start mid-GOP, so the copy starts at the keyframe before the cut.",
         "- **Contenders**, each run once per iteration in a rotating order (after one unrecorded "
-        "warm-up pass), all on 127.0.0.1:",
+        "warm-up pass), all on 127.0.0.1, except the full re-encode: it runs after all the "
+        "others, its runs in a row, so that its seconds of full CPU do not land before the "
+        "same fast contender in every rotation:",
         f'  - *{RAW}*: `pool.argv.build_clip_argv` for a `mode="file"` request, run as a '
         "subprocess end to end. The cold baseline: no HTTP, no trim, no rename.",
-        f"  - *{COLD}*: `python -m origin serve` (1 uvicorn worker, private PostgreSQL cluster), "
-        "full GET of the clip URL after deleting the cached file (`ClipCache.lookup` treats a "
-        "deleted file as a miss), so every request cuts, trims the edit list, renames the file "
-        "into the cache and sends it.",
-        f"  - *{WARM}*: the same URL again, served from the cache.",
+        f"  - *{FULL}*: `ffmpeg -ss <start> -i <source> -t <duration>` with "
+        f"`{' '.join(FULL_ENCODER)} -c:a copy -movflags +faststart` to a file, run as a "
+        "subprocess end to end: what the smart cut avoids. x264's default threads (all CPUs) "
+        "and B-frames; the smart cut's own encoder has `-bf 0 -threads 1`.",
+        f"  - *{COLD}*: `python -m origin serve` with `ORIGIN_PRECISION=editlist` (1 uvicorn "
+        "worker, private PostgreSQL cluster), full GET of the clip URL after deleting the "
+        "cached file (`ClipCache.lookup` treats a deleted file as a miss), so every request "
+        "stream-copies, trims the edit list, renames the file into the cache and sends it.",
+        f"  - *{SMART}*: a second file-mode server with `ORIGIN_PRECISION=smart` (the default), "
+        "the same database and its own cache directory, cache file deleted before each request, "
+        "so every request runs `pool.smart_cut` (plan, x264 for the frames before the first "
+        "keyframe and a few at the end, copy the rest, write the MP4), renames and sends.",
+        f"  - *{WARM}*: the edit-list URL again, served from the cache.",
         f"  - *{NGINX}*: nginx `mp4;` on the source directory (`sendfile on`, 1 worker). It has no "
         "clip cache, so every request re-reads the index; the source is in the page cache, as "
         "it is for the origin. The warm target is measured against this row.",
         f"  - *{NGINX_KF}*: the same with the key-frame pre-roll and an edit list, like the "
         "origin's output (like-for-like bytes).",
-        f"  - *{PIPE}*: a second server with `ORIGIN_STREAM_MODE=pipe` and its own cache "
+        f"  - *{PIPE}*: a third server with `ORIGIN_STREAM_MODE=pipe` and its own cache "
         "directory, cache file deleted before each request (fragmented MP4, chunked).",
+        "  - After the runs, each server's log must show one cut (`ffmpeg_run`, or `smart_cut` "
+        "with no fallback) per cold request, or the benchmark fails.",
         "- **Client**: a raw socket, a fresh connection per request (`Connection: close`). "
         "TTFB = first *body* byte; total = last byte.",
-        f"- Figures are **medians (and p90) of {results.runs} runs**. The machine is small and "
+        f"- Figures are **medians (and p90) of {results.runs} runs** ("
+        f"{min(results.runs, FULL_RUNS)} for the full re-encode). The machine is small and "
         "shared: **ratios matter more than absolutes**.",
         "",
         "## Latency",
@@ -594,48 +803,47 @@ def render(results: Results, facts: ProbeResult, elapsed_s: float, ffmpeg: str) 
         "|---|---|--:|--:|---|",
     ]
     for span in SPANS:
-
-        def total(name: str, span: Span = span) -> float:
-            return median([s.total_s for s in results.samples[(span.label, name)]])
-
+        total = partial(_total, results, span)
         cold = total(COLD) / total(RAW)
         warm = total(WARM) / total(NGINX)
+        smart = total(SMART) / total(COLD)
         out.append(
-            f"| origin cold (file) ÷ raw ffmpeg | {span.label} | {cold:.2f}x | ≤ {COLD_TARGET}x "
-            f"| {_verdict(cold, COLD_TARGET)} |"
+            f"| origin cold (file, edit list) ÷ raw ffmpeg | {span.label} | {cold:.2f}x "
+            f"| ≤ {COLD_TARGET}x | {_verdict(cold, COLD_TARGET)} |"
         )
         out.append(
             f"| origin warm ÷ nginx mp4 | {span.label} | {warm:.2f}x | ≤ {WARM_TARGET}x "
             f"| {_verdict(warm, WARM_TARGET)} |"
         )
+        out.append(
+            f"| origin cold, smart cut ÷ edit list | {span.label} | {smart:.2f}x | — "
+            "| informational |"
+        )
     out.append("")
 
     out += [
-        "## Where the cold time goes (file mode)",
+        "## Where the cold time goes (file mode, edit list)",
         "",
-        "The steps after the cache miss, timed one by one in the benchmark's own process with the "
-        "origin's functions (same filesystem as its cache), next to what the HTTP rows imply.",
+        "The steps of an edit-list cut (`ORIGIN_PRECISION=editlist`) after the cache miss, timed "
+        "one by one in the benchmark's own process with the origin's functions (same filesystem "
+        "as its cache), next to what the HTTP rows imply.",
         "",
         "| step (medians) | " + " | ".join(s.label for s in SPANS) + " |",
         "|---|" + "--:|" * len(SPANS),
     ]
     columns: list[dict[str, float]] = []
     for span in SPANS:
-
-        def med(name: str, span: Span = span, ttfb: bool = False) -> float:
-            samples = results.samples[(span.label, name)]
-            return median([(s.ttfb_s or 0.0) if ttfb else s.total_s for s in samples])
-
         col = {name: median(results.steps[(span.label, name)]) for name in (CUT, TRIM, COMMIT)}
-        col[HANDLING] = med(WARM, ttfb=True)
-        col[SENDING] = med(WARM) - med(WARM, ttfb=True)
+        col[HANDLING] = _total(results, span, WARM, ttfb=True)
+        col[SENDING] = _total(results, span, WARM) - col[HANDLING]
         col[SUM] = sum(col.values())
-        col[MEASURED] = med(COLD)
+        col[MEASURED] = _total(results, span, COLD)
         col[REST] = col[MEASURED] - col[SUM]
         columns.append(col)
     for name in (CUT, TRIM, COMMIT, HANDLING, SENDING, SUM, MEASURED, REST):
         out.append(f"| {name} | " + " | ".join(_ms(c[name]) for c in columns) + " |")
     out.append("")
+    out += _smart_section(results)
 
     if results.wrk:
         out += [
