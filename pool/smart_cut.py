@@ -25,7 +25,10 @@ pool then cuts the clip with the edit list instead.
 from __future__ import annotations
 
 import itertools
+import math
 import struct
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -108,7 +111,11 @@ class _Source:
         frame shown, audio over the same time.
         """
         samples, scale = self.video.samples, self.video.timescale
-        lo, hi = Fraction(request.start) * scale, Fraction(request.end) * scale
+        # Integer bounds: pts >= ceil(lo) is pts >= lo, and pts < ceil(hi) is pts < hi.
+        lo, hi = (
+            math.ceil(Fraction(request.start) * scale),
+            math.ceil(Fraction(request.end) * scale),
+        )
         shown = [i for i, s in enumerate(samples) if lo <= s.pts < hi]
         if not shown:
             raise SmartCutUnsupported("empty_clip", "no frame starts inside the clip")
@@ -124,15 +131,14 @@ class _Source:
         """Audio samples from the one playing at ``begin`` to the one playing at ``end`` (s)."""
         assert self.audio is not None
         samples, scale = self.audio.samples, self.audio.timescale
+        # Integer bounds: pts <= floor(b) is pts <= b, and t < ceil(e) is t < e.
+        begin_ticks, end_ticks = math.floor(begin * scale), math.ceil(end * scale)
         first = 0
         for i, s in enumerate(samples):
-            if Fraction(s.pts, scale) <= begin:
+            if s.pts <= begin_ticks:
                 first = i
         last = first
-        while (
-            last + 1 < len(samples)
-            and Fraction(samples[last].pts + samples[last].duration, scale) < end
-        ):
+        while last + 1 < len(samples) and samples[last].pts + samples[last].duration < end_ticks:
             last += 1
         return range(first, last + 1)
 
@@ -185,10 +191,7 @@ def prepare(
     """
     reader = open_reader(request.source_input, request.source_identity, work_file())
     try:
-        try:
-            movie = read_movie(reader.read_at, reader.size)
-        except (Mp4Error, struct.error) as exc:
-            raise SmartCutUnsupported("container", str(exc)) from None
+        movie = _INDEXES.get(request, reader)
         video, config = _h264_track(movie)
         source = _Source(reader, video, movie.first(b"soun"), config, {})
         # Fetch what the clip most likely needs before planning reads any of it.
@@ -217,6 +220,38 @@ def prepare(
         reader.close()
         raise
     return SmartCut(ffmpeg, source, plan, segments)
+
+
+class _IndexCache:
+    """The last few sources' indexes: parsing a long source's ``moov`` costs tens of ms.
+
+    Keyed by where the source is and its identity, which changes with its bytes.
+    """
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._movies: OrderedDict[tuple[str, str], Movie] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, request: ClipRequest, reader: SourceReader) -> Movie:
+        # A presigned URL's query changes with every request; its path does not.
+        key = (request.source_input.partition("?")[0], request.source_identity)
+        with self._lock:
+            if key in self._movies:
+                self._movies.move_to_end(key)
+                return self._movies[key]
+        try:
+            movie = read_movie(reader.read_at, reader.size)
+        except (Mp4Error, struct.error) as exc:
+            raise SmartCutUnsupported("container", str(exc)) from None
+        with self._lock:
+            self._movies[key] = movie
+            while len(self._movies) > self._size:
+                self._movies.popitem(last=False)
+        return movie
+
+
+_INDEXES = _IndexCache(16)
 
 
 class SmartCut:

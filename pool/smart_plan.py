@@ -12,6 +12,7 @@ whole clip is one re-encoded segment.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -63,7 +64,8 @@ def plan_cut(
     ``samples`` are in decode order; ``is_idr(i)`` says whether sample ``i``
     is an IDR picture (only asked for sync samples inside the clip).
     """
-    lo, hi = start * timescale, end * timescale
+    # Integer bounds: pts >= ceil(lo) is pts >= lo, and pts < ceil(hi) is pts < hi.
+    lo, hi = math.ceil(start * timescale), math.ceil(end * timescale)
     frames = sorted(
         (i for i, s in enumerate(samples) if lo <= s.pts < hi), key=lambda i: samples[i].pts
     )
@@ -108,7 +110,7 @@ def plan_cut(
     )
 
 
-def _decode_prefix(samples: Sequence[Sample], first: int, hi: Fraction) -> list[int]:
+def _decode_prefix(samples: Sequence[Sample], first: int, hi: int) -> list[int]:
     """Samples from ``first`` on, in decode order, up to the first one shown at or after ``hi``."""
     prefix: list[int] = []
     for i in range(first, len(samples)):
