@@ -654,6 +654,33 @@ def _total(results: Results, span: Span, name: str, ttfb: bool = False) -> float
     return median([(s.ttfb_s or 0.0) if ttfb else s.total_s for s in samples])
 
 
+def _breakdown_rows(
+    results: Results,
+    steps: dict[tuple[str, str], list[float]],
+    names: Sequence[str],
+    measured: tuple[str, str],
+) -> list[str]:
+    """A table of step medians per span, the HTTP share from the warm row, and their sum
+    against ``measured`` (row label, contender): what the steps do not account for."""
+    label, contender = measured
+    out = [
+        "| step (medians) | " + " | ".join(s.label for s in SPANS) + " |",
+        "|---|" + "--:|" * len(SPANS),
+    ]
+    columns: list[dict[str, float]] = []
+    for span in SPANS:
+        col = {name: median(steps[(span.label, name)]) for name in names}
+        col[HANDLING] = _total(results, span, WARM, ttfb=True)
+        col[SENDING] = _total(results, span, WARM) - col[HANDLING]
+        col[SUM] = sum(col.values())
+        col[label] = _total(results, span, contender)
+        col[REST] = col[label] - col[SUM]
+        columns.append(col)
+    for name in (*names, HANDLING, SENDING, SUM, label, REST):
+        out.append(f"| {name} | " + " | ".join(_ms(c[name]) for c in columns) + " |")
+    return out
+
+
 def _smart_section(results: Results) -> list[str]:
     """ "Smart cut: cold cost": against the edit list and a full re-encode, then its steps."""
     out = [
@@ -685,23 +712,10 @@ def _smart_section(results: Results) -> list[str]:
         "`replace_into_place`; work files on the caches' filesystem). HTTP and sending are the "
         "edit-list warm row's, as in the section above.",
         "",
-        "| step (medians) | " + " | ".join(s.label for s in SPANS) + " |",
-        "|---|" + "--:|" * len(SPANS),
     ]
-    columns: list[dict[str, float]] = []
-    for span in SPANS:
-        col = {
-            name: median(results.smart_steps[(span.label, name)])
-            for name in (PREPARE, ENCODE, ASSEMBLE, COMMIT)
-        }
-        col[HANDLING] = _total(results, span, WARM, ttfb=True)
-        col[SENDING] = _total(results, span, WARM) - col[HANDLING]
-        col[SUM] = sum(col.values())
-        col[SMART_MEASURED] = _total(results, span, SMART)
-        col[REST] = col[SMART_MEASURED] - col[SUM]
-        columns.append(col)
-    for name in (PREPARE, ENCODE, ASSEMBLE, COMMIT, HANDLING, SENDING, SUM, SMART_MEASURED, REST):
-        out.append(f"| {name} | " + " | ".join(_ms(c[name]) for c in columns) + " |")
+    out += _breakdown_rows(
+        results, results.smart_steps, (PREPARE, ENCODE, ASSEMBLE, COMMIT), (SMART_MEASURED, SMART)
+    )
     out.append("")
     return out
 
@@ -828,20 +842,8 @@ def render(results: Results, facts: ProbeResult, elapsed_s: float, ffmpeg: str) 
         "one by one in the benchmark's own process with the origin's functions (same filesystem "
         "as its cache), next to what the HTTP rows imply.",
         "",
-        "| step (medians) | " + " | ".join(s.label for s in SPANS) + " |",
-        "|---|" + "--:|" * len(SPANS),
     ]
-    columns: list[dict[str, float]] = []
-    for span in SPANS:
-        col = {name: median(results.steps[(span.label, name)]) for name in (CUT, TRIM, COMMIT)}
-        col[HANDLING] = _total(results, span, WARM, ttfb=True)
-        col[SENDING] = _total(results, span, WARM) - col[HANDLING]
-        col[SUM] = sum(col.values())
-        col[MEASURED] = _total(results, span, COLD)
-        col[REST] = col[MEASURED] - col[SUM]
-        columns.append(col)
-    for name in (CUT, TRIM, COMMIT, HANDLING, SENDING, SUM, MEASURED, REST):
-        out.append(f"| {name} | " + " | ".join(_ms(c[name]) for c in columns) + " |")
+    out += _breakdown_rows(results, results.steps, (CUT, TRIM, COMMIT), (MEASURED, COLD))
     out.append("")
     out += _smart_section(results)
 

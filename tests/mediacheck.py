@@ -16,21 +16,35 @@ def frame_hashes(ffmpeg: str, path: Path, *, select: str | None = None) -> list[
     return [line.rsplit(",", 1)[1].strip() for line in out.stdout.splitlines() if line[:1] != "#"]
 
 
-def timed_frame_hashes(ffmpeg: str, path: Path) -> list[tuple[Fraction, str]]:
-    """(presentation time, md5) of every decoded video frame, times exact."""
+def _listing(
+    ffmpeg: str, path: Path, muxer: str, *options: str, input_options: tuple[str, ...] = ()
+) -> tuple[Fraction, list[list[str]]]:
+    """ffmpeg's per-frame (framemd5) or per-packet (framecrc) listing of the first video
+    stream: its time base and each row's fields."""
     out = subprocess.run(
-        [ffmpeg, "-v", "error", "-i", str(path), "-map", "0:v:0", "-f", "framemd5", "-"],
+        [ffmpeg, "-v", "error", *input_options, "-i", str(path), "-map", "0:v:0", *options,
+         "-f", muxer, "-"],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     time_base = Fraction(1)
-    frames = []
+    rows = []
     for line in out.stdout.splitlines():
         if line.startswith("#tb 0:"):
             time_base = Fraction(line.split(":", 1)[1].strip())
         elif line and line[0] != "#":
-            fields = [f.strip() for f in line.split(",")]
-            frames.append((int(fields[2]) * time_base, fields[-1]))
-    return frames
+            rows.append([f.strip() for f in line.split(",")])
+    return time_base, rows
+
+
+def _is_key(packet: list[str]) -> bool:
+    flags = next((f for f in packet[6:] if f.startswith("F=")), None)
+    return flags is None or bool(int(flags[2:], 16) & 1)
+
+
+def timed_frame_hashes(ffmpeg: str, path: Path) -> list[tuple[Fraction, str]]:
+    """(presentation time, md5) of every decoded video frame, times exact."""
+    time_base, rows = _listing(ffmpeg, path, "framemd5")
+    return [(int(row[2]) * time_base, row[-1]) for row in rows]
 
 
 def source_frame_hashes(ffmpeg: str, source: Path, start: Fraction, end: Fraction) -> list[str]:
@@ -71,44 +85,20 @@ def stream_durations(ffmpeg: str, path: Path) -> dict[str, float]:
 
 def keyframe_times(ffmpeg: str, path: Path) -> list[Fraction]:
     """Presentation times of the video's keyframes (packets ffmpeg flags as key)."""
-    out = subprocess.run(
-        [ffmpeg, "-v", "error", "-i", str(path), "-map", "0:v:0", "-c", "copy",
-         "-f", "framecrc", "-"],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    time_base = Fraction(1)
-    keys = []
-    for line in out.stdout.splitlines():
-        if line.startswith("#tb 0:"):
-            time_base = Fraction(line.split(":", 1)[1].strip())
-        elif line and line[0] != "#":
-            fields = [f.strip() for f in line.split(",")]
-            flags = next((f for f in fields[6:] if f.startswith("F=")), None)
-            if flags is None or int(flags[2:], 16) & 1:
-                keys.append(int(fields[2]) * time_base)
-    return sorted(keys)
+    time_base, packets = _listing(ffmpeg, path, "framecrc", "-c", "copy")
+    return sorted(int(p[2]) * time_base for p in packets if _is_key(p))
 
 
 def first_packet_is_key(ffmpeg: str, path: Path) -> bool:
     """True when the first video packet in decode order is flagged as a keyframe."""
-    out = subprocess.run(
-        [ffmpeg, "-v", "error", "-i", str(path), "-map", "0:v:0", "-c", "copy",
-         "-frames:v", "1", "-f", "framecrc", "-"],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    [packet] = [line for line in out.stdout.splitlines() if line and line[0] != "#"]
-    flags = next((f.strip() for f in packet.split(",")[6:] if f.strip().startswith("F=")), None)
-    return flags is None or bool(int(flags[2:], 16) & 1)
+    _, [packet] = _listing(ffmpeg, path, "framecrc", "-c", "copy", "-frames:v", "1")
+    return _is_key(packet)
 
 
 def frame_hashes_ignoring_edit_lists(ffmpeg: str, path: Path) -> list[str]:
     """md5 of every decoded video frame with the MP4 edit lists ignored."""
-    out = subprocess.run(
-        [ffmpeg, "-v", "error", "-ignore_editlist", "1", "-i", str(path), "-map", "0:v:0",
-         "-f", "framemd5", "-"],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    return [line.rsplit(",", 1)[1].strip() for line in out.stdout.splitlines() if line[:1] != "#"]
+    _, rows = _listing(ffmpeg, path, "framemd5", input_options=("-ignore_editlist", "1"))
+    return [row[-1] for row in rows]
 
 
 def frame_psnr(ffmpeg: str, clip: Path, source: Path, first: int, count: int) -> list[float]:
