@@ -62,6 +62,7 @@ def test_a_non_h264_source_falls_back_to_the_edit_list(
     tmp_path: Path,
 ) -> None:  # fmt: skip
     source = session_dir / "media" / "mpeg4-part2.mp4"
+    source.parent.mkdir(parents=True, exist_ok=True)
     subprocess.run(
         [ffmpeg, "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25",
          "-t", "6", "-c:v", "mpeg4", "-g", "50", "-q:v", "4", str(source)],
@@ -136,3 +137,33 @@ def test_an_encode_that_times_out_leaves_nothing_behind(
         assert answer.headers["cache-control"] == "no-store"
         wait_for_no_ffmpeg(server, within_s=5)
         assert sorted(p.name for p in cache.iterdir()) == []
+
+
+def test_a_source_without_audio_is_smart_cut(
+    database_url: str, server_factory: ServerFactory, session_dir: Path, ffmpeg: str,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    source = session_dir / "media" / "video-only.mp4"
+    source.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [ffmpeg, "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30",
+         "-t", "6", "-c:v", "libx264", "-preset", "veryfast", "-g", "60",
+         "-x264-params", "scenecut=0", str(source)],
+        check=True,
+    )  # fmt: skip
+    clips = register(database_url, source, "--cuts", "1.3,4.5")["clips"]
+    server = server_factory(database_url)
+    with server.client() as http:
+        before = scrape(http)
+        answer = http.get(clips[1]["url"])
+        after = scrape(http)
+    assert answer.status_code == 200
+    assert delta(before, after, "origin_smartcut_reencoded_seconds_count") == 1
+    out = tmp_path / "clip.mp4"
+    out.write_bytes(answer.content)
+    expected = source_frame_hashes(ffmpeg, source, Fraction("1.3"), Fraction("4.5"))
+    got = frame_hashes(ffmpeg, out)
+    assert len(got) == len(expected)
+    # From the keyframe at 2 s (frame 21 of the clip) on, copied; the last mini-GOP
+    # may be re-encoded (4.5 s falls inside one).
+    assert got[21:-4] == expected[21:-4]
