@@ -25,9 +25,9 @@ LEAKAGE_BUCKETS = (0, 0.05, 0.1, 0.25, 0.5, 1, 1.5, 2, 3, 5, 10)
 REENCODED_BUCKETS = (0, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64)
 
 LEAKAGE_HELP = (
-    "Requested start minus the keyframe the stream copy really starts from. In file mode "
-    "the MP4 edit list hides these frames, but their bytes are still sent; in pipe mode "
-    "they are shown."
+    "Requested start minus the keyframe the stream copy really starts from. Smart cuts: "
+    "always 0 (nothing before the start is sent). In file mode (edit list) the MP4 edit "
+    "list hides these frames, but their bytes are still sent; in pipe mode they are shown."
 )
 
 

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from pool.request import Precision
+
 StreamMode = Literal["file", "pipe"]
-Precision = Literal["editlist", "smart"]
 LogFormat = Literal["json", "console"]
 
 MiB = 1024 * 1024

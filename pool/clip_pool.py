@@ -2,7 +2,10 @@
 
 One path per request: cache hit → done; miss → join the run already cutting
 this key, or start one (single flight) → wait for a slot (or Saturated) →
-ffmpeg → temp file → rename into the cache.
+cut into a temp file → rename into the cache. A file clip is cut by the smart
+cut (pool/smart_cut.py: at most one ffmpeg run, for the frames it re-encodes)
+when the request asks for it and the source allows, else by one ffmpeg stream
+copy whose edit list is then trimmed (pool/mp4_editlist.py).
 
 Every ffmpeg run lives in a task the pool owns, never in a caller's task: a
 caller that is cancelled (client gone) only drops its interest, and the pool
