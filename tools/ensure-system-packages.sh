@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian packages the project needs when they are missing.
 # Usage: tools/ensure-system-packages.sh [--test | --bench]
-#   --test adds the browser for the test suite; --bench adds nginx and wrk for bench/.
+#   --test adds the browsers (and node) for the test suite; --bench adds nginx and wrk for bench/.
 set -euo pipefail
 
 packages=()
@@ -12,6 +12,10 @@ have_pg_server() {
 have_pg_server || packages+=(postgresql)
 if [ "${1:-}" = "--test" ]; then
   [ -x /usr/bin/chromium ] || packages+=(chromium)
+  # Firefox plays H.264 through the system's libavcodec, only a Recommends of
+  # firefox-esr (and this script installs without recommends).
+  [ -x /usr/bin/firefox-esr ] || packages+=(firefox-esr)
+  ldconfig -p | grep -q 'libavcodec\.so\.' || packages+=(libavcodec59)
   command -v node >/dev/null 2>&1 || packages+=(nodejs)
 fi
 if [ "${1:-}" = "--bench" ]; then
