@@ -69,6 +69,8 @@ class SmartCutReport:
 
 @dataclass
 class _Segment:
+    """One run of frames to re-encode: the decoder's input, the encoder's output."""
+
     part: Reencode
     decoder_input: Path
     encoded: Path
@@ -88,6 +90,7 @@ class _Source:
     idr: dict[int, bool]
 
     def is_idr(self, index: int) -> bool:
+        """Whether video sample ``index`` is an IDR picture (read once, remembered)."""
         if index not in self.idr:
             sample = self.video.samples[index]
             data = self.reader.read_at(sample.offset, sample.size)
@@ -98,6 +101,7 @@ class _Source:
         return self.idr[index]
 
     def is_reference(self, sample: Sample) -> bool:
+        """Whether another picture may refer to ``sample`` (so decoding cannot skip it)."""
         data = self.reader.read_at(sample.offset, sample.size)
         try:
             return avc.is_reference(data, self.config.length_size)
@@ -307,6 +311,8 @@ class SmartCut:
         config = self._source.config
         for track in encoded:
             config = config.merged(_avc_config(track))
+        # SampleRef inputs: 0 is the source, then the segments' outputs in order
+        # (the head's first when there is one, the tail's last).
         head = encoded[0] if plan.head is not None else None
         tail = encoded[-1] if plan.tail is not None else None
 
