@@ -348,8 +348,9 @@ class SmartCut:
                 sample_entry=_with_avc_config(video.sample_entry, config),
             )
         ]
-        if self._source.audio is not None:
-            tracks.append(self._audio_track(plan, shown_end - base))
+        audio = self._audio_track(plan, shown_end - base)
+        if audio is not None:
+            tracks.append(audio)
 
         inputs = [reader.read_at] + [file_reader(seg.encoded)[0] for seg in self._segments]
         with output.open("wb") as out:
@@ -374,12 +375,16 @@ class SmartCut:
             )
         return track
 
-    def _audio_track(self, plan: CutPlan, presentation: int) -> OutTrack:
+    def _audio_track(self, plan: CutPlan, presentation: int) -> OutTrack | None:
+        """The source's audio over the clip's frames; None if it has none there."""
         audio = self._source.audio
-        assert audio is not None
+        if audio is None:
+            return None
         begin, end = _shown_span(self._source.video, plan)
         picked = [audio.samples[i] for i in self._source.audio_range(begin, end)]
-        first = picked[0]
+        first, last = picked[0], picked[-1]
+        if audio.seconds(last.pts + last.duration) <= begin or audio.seconds(first.pts) >= end:
+            return None  # the source's audio ends before the clip (or starts after it)
         timed = _retimed(picked, [s.pts for s in picked])
         samples = [_ref(t, s) for t, s in zip(timed, picked, strict=True)]
         lead = round(begin * audio.timescale) - first.pts

@@ -6,9 +6,11 @@ import subprocess
 from fractions import Fraction
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import SmartMatrix
 from tests.http.test_observability import delta, json_lines, scrape, value
-from tests.mediacheck import frame_hashes, source_frame_hashes
+from tests.mediacheck import frame_hashes, source_frame_hashes, stream_durations
 from tests.reliability.test_processes import make_wrapper, wait_for_no_ffmpeg
 from tests.servers import ServerFactory, register, start_server
 
@@ -167,3 +169,29 @@ def test_a_source_without_audio_is_smart_cut(
     # From the keyframe at 2 s (frame 21 of the clip) on, copied; the last mini-GOP
     # may be re-encoded (4.5 s falls inside one).
     assert got[21:-4] == expected[21:-4]
+
+
+def test_a_clip_after_the_audio_ended_has_no_audio_track(
+    database_url: str, server_factory: ServerFactory, session_dir: Path, ffmpeg: str,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    source = session_dir / "media" / "audio-ends-at-3s.mp4"
+    source.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [ffmpeg, "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30",
+         "-f", "lavfi", "-i", "sine=sample_rate=48000:duration=3", "-t", "6",
+         "-c:v", "libx264", "-preset", "veryfast", "-g", "60", "-x264-params", "scenecut=0",
+         "-c:a", "aac", str(source)],
+        check=True,
+    )  # fmt: skip
+    clips = register(database_url, source, "--cuts", "1.3,4.3")["clips"]
+    server = server_factory(database_url)
+    with server.client() as http:
+        during, after = (http.get(c["url"]) for c in clips[1:])
+    assert (during.status_code, after.status_code) == (200, 200)
+    (tmp_path / "during.mp4").write_bytes(during.content)
+    (tmp_path / "after.mp4").write_bytes(after.content)
+    assert stream_durations(ffmpeg, tmp_path / "during.mp4")["audio"] == pytest.approx(
+        1.7, abs=0.03
+    )
+    assert set(stream_durations(ffmpeg, tmp_path / "after.mp4")) == {"video"}
