@@ -92,6 +92,14 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
+def _clip_fields(request: ClipRequest) -> dict[str, Any]:
+    """Which clip a run or cut line is about."""
+    return {
+        "clip_id": request.clip_id, "version": request.version,
+        "start": float(request.start), "end": float(request.end),
+    }  # fmt: skip
+
+
 class RunObserver:
     """Called by the clip pool after every ffmpeg run: metrics and one log line."""
 
@@ -107,8 +115,7 @@ class RunObserver:
             m.startup.labels(request.form).observe(result.startup_s)
         leakage = request.leakage
         fields: dict[str, Any] = {
-            "clip_id": request.clip_id, "version": request.version, "mode": request.form,
-            "start": float(request.start), "end": float(request.end),
+            **_clip_fields(request), "mode": request.form,
             "keyframe_start": None if request.keyframe_start is None
             else float(request.keyframe_start),
             "leakage_s": None if leakage is None else float(leakage),
@@ -138,10 +145,7 @@ class RunObserver:
     ) -> None:
         """Called by the clip pool after every smart cut, done or given up."""
         m = self.metrics
-        fields: dict[str, Any] = {
-            "clip_id": request.clip_id, "version": request.version,
-            "start": float(request.start), "end": float(request.end),
-        }  # fmt: skip
+        fields = _clip_fields(request)
         if isinstance(outcome, SmartCutUnsupported):
             m.smartcut_fallbacks.labels(outcome.reason).inc()
             log.warning("smart_cut_fallback", reason=outcome.reason, detail=str(outcome), **fields)

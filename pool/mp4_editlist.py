@@ -16,6 +16,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from pool.mp4_boxes import Box, Mp4Error, file_reader, parse_boxes, top_level
+from pool.mp4_index import read_track
 
 # -- fields of the full boxes we touch --------------------------------------
 
@@ -64,38 +65,13 @@ def _new_edts(segment_duration: int, media_time: int) -> Box:
     return Box(b"edts", children=[elst])
 
 
-def _runs(table: Box, signed: bool) -> list[tuple[int, int]]:
-    """(sample_count, value) runs of an stts or ctts box."""
-    (count,) = struct.unpack_from(">I", table.payload, 4)
-    fmt = ">Ii" if signed else ">II"
-    return [struct.unpack_from(fmt, table.payload, 8 + 8 * i) for i in range(count)]
-
-
 def _first_presentation_time(trak: Box) -> int:
     """The earliest composition time of the track's samples, in media ticks.
 
     Without an edit list that is when the first frame shows: with B-frames it
     is not 0, and a new edit list must start there to keep the first frame at 0.
     """
-    stbl = trak.descend(b"mdia", b"minf", b"stbl")
-    stts = stbl.find(b"stts") if stbl else None
-    if stbl is None or stts is None:
-        return 0
-    ctts = stbl.find(b"ctts")
-    offsets = [0]
-    if ctts is not None:
-        offsets = [v for n, v in _runs(ctts, signed=ctts.version == 1) for _ in range(n)]
-    earliest: int | None = None
-    dts = 0
-    index = 0
-    for count, delta in _runs(stts, signed=False):
-        for _ in range(count):
-            offset = offsets[index] if index < len(offsets) else 0
-            cts = dts + offset
-            earliest = cts if earliest is None else min(earliest, cts)
-            dts += delta
-            index += 1
-    return earliest or 0
+    return min((s.pts for s in read_track(trak).samples), default=0)
 
 
 def _trim_track(trak: Box, limit: int) -> int:

@@ -71,7 +71,7 @@ def read_movie(read_at: ReadAt, file_size: int) -> Movie:
     moov = read_moov(read_at, file_size)
     if moov.find(b"mvex") is not None:
         raise Mp4Error("fragmented MP4")
-    return Movie(tuple(_track(trak) for trak in moov.find_all(b"trak")))
+    return Movie(tuple(read_track(trak) for trak in moov.find_all(b"trak")))
 
 
 def _require(box: Box, *path: bytes) -> Box:
@@ -162,7 +162,8 @@ def _start_shift(trak: Box) -> int:
     return int(entries[0][1])
 
 
-def _track(trak: Box) -> Track:
+def read_track(trak: Box) -> Track:
+    """Index one ``trak`` box (see :func:`read_movie`)."""
     tkhd = _require(trak, b"tkhd")
     track_id = int(struct.unpack_from(">I", tkhd.payload, 20 if tkhd.version == 1 else 12)[0])
     hdlr = _require(trak, b"mdia", b"hdlr")

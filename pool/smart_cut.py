@@ -24,6 +24,7 @@ pool then cuts the clip with the edit list instead.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import struct
@@ -39,8 +40,8 @@ from pool.mp4_boxes import Box, Mp4Error, file_reader, parse_boxes
 from pool.mp4_index import Movie, Sample, Track, read_movie
 from pool.mp4_writer import OutSample, OutTrack, SampleRef, write_mp4
 from pool.request import ClipRequest
-from pool.smart_plan import CutPlan, Reencode, SmartCutUnsupported, plan_cut
-from pool.source_reader import SourceReader, open_reader
+from pool.smart_plan import CutPlan, Reencode, SmartCutUnsupported, plan_cut, shown_frames
+from pool.source_reader import LocalReader, SourceReader, open_reader
 
 #: x264 settings for re-encoded frames: visually transparent (PSNR well above
 #: 40 dB), fast, and deterministic. x264's output depends on its thread count,
@@ -115,15 +116,8 @@ class _Source:
         frame shown, audio over the same time.
         """
         samples, scale = self.video.samples, self.video.timescale
-        # Integer bounds: pts >= ceil(lo) is pts >= lo, and pts < ceil(hi) is pts < hi.
-        lo, hi = (
-            math.ceil(Fraction(request.start) * scale),
-            math.ceil(Fraction(request.end) * scale),
-        )
-        shown = [i for i, s in enumerate(samples) if lo <= s.pts < hi]
-        if not shown:
-            raise SmartCutUnsupported("empty_clip", "no frame starts inside the clip")
-        first = min(shown, key=lambda i: samples[i].pts)
+        shown = shown_frames(samples, scale, Fraction(request.start), Fraction(request.end))
+        first = shown[0]
         begin = max((i for i in range(first + 1) if samples[i].sync), default=0)
         needed = list(samples[begin : max(shown) + 1])
         if self.audio is not None:
@@ -352,9 +346,14 @@ class SmartCut:
         if audio is not None:
             tracks.append(audio)
 
-        inputs = [reader.read_at] + [file_reader(seg.encoded)[0] for seg in self._segments]
-        with output.open("wb") as out:
-            write_mp4(out, tracks, lambda ref: inputs[ref.input](ref.offset, ref.size))
+        with contextlib.ExitStack() as stack:
+            # Open once each: write_mp4 reads every encoded sample separately.
+            encoders = [LocalReader(seg.encoded) for seg in self._segments]
+            for encoder in encoders:
+                stack.callback(encoder.close)
+            inputs = [reader.read_at] + [encoder.read_at for encoder in encoders]
+            with output.open("wb") as out:
+                write_mp4(out, tracks, lambda ref: inputs[ref.input](ref.offset, ref.size))
         return SmartCutReport(
             frames=len(plan.frames),
             copied_frames=len(plan.copy),

@@ -52,6 +52,24 @@ class CutPlan:
         return sum(len(part.frames) for part in (self.head, self.tail) if part is not None)
 
 
+def _ticks(seconds: Fraction, timescale: int) -> int:
+    # For integer pts: pts >= t is pts >= ceil(t), and pts < t is pts < ceil(t).
+    return math.ceil(seconds * timescale)
+
+
+def shown_frames(
+    samples: Sequence[Sample], timescale: int, start: Fraction, end: Fraction
+) -> list[int]:
+    """Indices of the samples presented in ``[start, end)`` (seconds), in presentation order."""
+    lo, hi = _ticks(start, timescale), _ticks(end, timescale)
+    frames = sorted(
+        (i for i, s in enumerate(samples) if lo <= s.pts < hi), key=lambda i: samples[i].pts
+    )
+    if not frames:
+        raise SmartCutUnsupported("empty_clip", "no frame starts inside the clip")
+    return frames
+
+
 def plan_cut(
     samples: Sequence[Sample],
     timescale: int,
@@ -64,13 +82,8 @@ def plan_cut(
     ``samples`` are in decode order; ``is_idr(i)`` says whether sample ``i``
     is an IDR picture (only asked for sync samples inside the clip).
     """
-    # Integer bounds: pts >= ceil(lo) is pts >= lo, and pts < ceil(hi) is pts < hi.
-    lo, hi = math.ceil(start * timescale), math.ceil(end * timescale)
-    frames = sorted(
-        (i for i, s in enumerate(samples) if lo <= s.pts < hi), key=lambda i: samples[i].pts
-    )
-    if not frames:
-        raise SmartCutUnsupported("empty_clip", "no frame starts inside the clip")
+    frames = shown_frames(samples, timescale, start, end)
+    lo, hi = _ticks(start, timescale), _ticks(end, timescale)
     first_copy = next(
         (
             i

@@ -86,10 +86,7 @@ class HttpReader:
             raise SourceUnavailable(
                 detail=f"cannot read the source: {type(exc).__name__}"
             ) from None
-        if response.status_code == 412:
-            raise SourceUnavailable(detail="the source changed since it was registered")
-        if response.status_code != 206:
-            raise SourceUnavailable(detail=f"source answered HTTP {response.status_code}")
+        _require_partial(response)
         total = response.headers.get("content-range", "").rpartition("/")[2]
         if not total.isdigit():
             raise SourceUnavailable(detail="source did not say its size")
@@ -116,10 +113,7 @@ class HttpReader:
             with self._client.stream(
                 "GET", self._url, headers={"Range": f"bytes={start}-{end - 1}"}
             ) as response:
-                if response.status_code == 412:
-                    raise SourceUnavailable(detail="the source changed since it was registered")
-                if response.status_code != 206:
-                    raise SourceUnavailable(detail=f"source answered HTTP {response.status_code}")
+                _require_partial(response)
                 for chunk in response.iter_bytes(1 << 20):
                     self._spool.write(chunk)
                     self.bytes_read += len(chunk)
@@ -135,6 +129,14 @@ class HttpReader:
         self._client.close()
         if self._spool is not None:
             self._spool.close()
+
+
+def _require_partial(response: httpx.Response) -> None:
+    """Refuse anything but the 206 a range request must get (412: If-Match failed)."""
+    if response.status_code == 412:
+        raise SourceUnavailable(detail="the source changed since it was registered")
+    if response.status_code != 206:
+        raise SourceUnavailable(detail=f"source answered HTTP {response.status_code}")
 
 
 def open_reader(source_input: str, identity: str, spool: Path) -> SourceReader:

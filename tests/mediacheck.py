@@ -9,11 +9,9 @@ from pathlib import Path
 
 def frame_hashes(ffmpeg: str, path: Path, *, select: str | None = None) -> list[str]:
     """md5 of every decoded video frame (edit lists honoured), optionally filtered."""
-    argv = [ffmpeg, "-v", "error", "-i", str(path), "-map", "0:v:0"]
-    if select:
-        argv += ["-vf", f"select={select}", "-fps_mode", "passthrough"]
-    out = subprocess.run([*argv, "-f", "framemd5", "-"], capture_output=True, text=True, check=True)
-    return [line.rsplit(",", 1)[1].strip() for line in out.stdout.splitlines() if line[:1] != "#"]
+    options = ["-vf", f"select={select}", "-fps_mode", "passthrough"] if select else []
+    _, rows = _listing(ffmpeg, path, "framemd5", *options)
+    return [row[-1] for row in rows]
 
 
 def _listing(

@@ -6,13 +6,32 @@ import subprocess
 from fractions import Fraction
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.conftest import SmartMatrix
-from tests.http.test_observability import delta, json_lines, scrape, value
+from tests.http.test_observability import Samples, delta, json_lines, scrape, value
 from tests.mediacheck import frame_hashes, source_frame_hashes, stream_durations
 from tests.reliability.test_processes import make_wrapper, wait_for_no_ffmpeg
-from tests.servers import ServerFactory, register, start_server
+from tests.servers import Server, ServerFactory, register, start_server
+
+#: x264 with B-frames and a keyframe exactly every 2 s at 30 fps.
+X264_2S_GOP = ("-c:v", "libx264", "-preset", "veryfast", "-g", "60", "-x264-params", "scenecut=0")
+
+
+def encode_source(ffmpeg: str, path: Path, *args: str) -> Path:
+    """Write a 6 s test source at ``path``: ``args`` are its inputs and codec options."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run([ffmpeg, "-v", "error", "-y", *args, "-t", "6", str(path)], check=True)
+    return path
+
+
+def get_measured(server: Server, url: str) -> tuple[Samples, httpx.Response, Samples]:
+    """The metrics before, the answer, the metrics after one GET."""
+    with server.client() as http:
+        before = scrape(http)
+        answer = http.get(url)
+        return before, answer, scrape(http)
 
 
 def head_copy_tail_clips(matrix: SmartMatrix) -> list[dict[str, object]]:
@@ -63,19 +82,14 @@ def test_a_non_h264_source_falls_back_to_the_edit_list(
     database_url: str, server_factory: ServerFactory, session_dir: Path, ffmpeg: str,
     tmp_path: Path,
 ) -> None:  # fmt: skip
-    source = session_dir / "media" / "mpeg4-part2.mp4"
-    source.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        [ffmpeg, "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25",
-         "-t", "6", "-c:v", "mpeg4", "-g", "50", "-q:v", "4", str(source)],
-        check=True,
+    source = encode_source(
+        ffmpeg, session_dir / "media" / "mpeg4-part2.mp4",
+        "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25",
+        "-c:v", "mpeg4", "-g", "50", "-q:v", "4",
     )  # fmt: skip
     clips = register(database_url, source, "--cuts", "2.3")["clips"]
     server = server_factory(database_url)
-    with server.client() as http:
-        before = scrape(http)
-        answer = http.get(clips[1]["url"])
-        after = scrape(http)
+    before, answer, after = get_measured(server, clips[1]["url"])
     assert answer.status_code == 200
     out = tmp_path / "clip.mp4"
     out.write_bytes(answer.content)
@@ -145,20 +159,13 @@ def test_a_source_without_audio_is_smart_cut(
     database_url: str, server_factory: ServerFactory, session_dir: Path, ffmpeg: str,
     tmp_path: Path,
 ) -> None:  # fmt: skip
-    source = session_dir / "media" / "video-only.mp4"
-    source.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        [ffmpeg, "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30",
-         "-t", "6", "-c:v", "libx264", "-preset", "veryfast", "-g", "60",
-         "-x264-params", "scenecut=0", str(source)],
-        check=True,
+    source = encode_source(
+        ffmpeg, session_dir / "media" / "video-only.mp4",
+        "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30", *X264_2S_GOP,
     )  # fmt: skip
     clips = register(database_url, source, "--cuts", "1.3,4.5")["clips"]
     server = server_factory(database_url)
-    with server.client() as http:
-        before = scrape(http)
-        answer = http.get(clips[1]["url"])
-        after = scrape(http)
+    before, answer, after = get_measured(server, clips[1]["url"])
     assert answer.status_code == 200
     assert delta(before, after, "origin_smartcut_reencoded_seconds_count") == 1
     out = tmp_path / "clip.mp4"
@@ -175,14 +182,10 @@ def test_a_clip_after_the_audio_ended_has_no_audio_track(
     database_url: str, server_factory: ServerFactory, session_dir: Path, ffmpeg: str,
     tmp_path: Path,
 ) -> None:  # fmt: skip
-    source = session_dir / "media" / "audio-ends-at-3s.mp4"
-    source.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        [ffmpeg, "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30",
-         "-f", "lavfi", "-i", "sine=sample_rate=48000:duration=3", "-t", "6",
-         "-c:v", "libx264", "-preset", "veryfast", "-g", "60", "-x264-params", "scenecut=0",
-         "-c:a", "aac", str(source)],
-        check=True,
+    source = encode_source(
+        ffmpeg, session_dir / "media" / "audio-ends-at-3s.mp4",
+        "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30",
+        "-f", "lavfi", "-i", "sine=sample_rate=48000:duration=3", *X264_2S_GOP, "-c:a", "aac",
     )  # fmt: skip
     clips = register(database_url, source, "--cuts", "1.3,4.3")["clips"]
     server = server_factory(database_url)
