@@ -40,6 +40,20 @@ _MOVFLAGS = {
 }
 
 
+def _seek(request: ClipRequest) -> list[str]:
+    """Open the source at ``request.start`` on its own presentation timeline.
+
+    ``-seek_timestamp 1`` makes ``-ss`` a timestamp of the file's, not an
+    offset from its first one: on a file whose first frame shows at 0.0667 s
+    (B-frames, no edit list) the two differ by that much.
+    """
+    return [
+        "-seek_timestamp", "1",
+        "-ss", seconds_text(request.start),
+        "-i", request.source_input,
+    ]  # fmt: skip
+
+
 def build_clip_argv(ffmpeg: str, request: ClipRequest, output: str) -> list[str]:
     """Return the argv that cuts ``request`` into ``output``.
 
@@ -56,8 +70,7 @@ def build_clip_argv(ffmpeg: str, request: ClipRequest, output: str) -> list[str]
             ffmpeg,
             *_COMMON_HEAD,
             *request.input_options,
-            "-ss", seconds_text(request.start),
-            "-i", request.source_input,
+            *_seek(request),
             "-map", "0:v:0",
             "-frames:v", "1",
             "-vf", "scale=out_range=full:flags=bitexact,format=yuvj420p",
@@ -71,8 +84,7 @@ def build_clip_argv(ffmpeg: str, request: ClipRequest, output: str) -> list[str]
         ffmpeg,
         *_COMMON_HEAD,
         *request.input_options,
-        "-ss", seconds_text(request.start),
-        "-i", request.source_input,
+        *_seek(request),
         "-t", seconds_text(request.duration),
         "-map", "0:v:0",
         "-map", "0:a:0?",

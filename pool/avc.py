@@ -245,18 +245,43 @@ def _skip_scaling_list(bits: _Bits, size: int) -> None:
         last = following or last
 
 
-def nal_headers(sample: bytes, length_size: int) -> list[int]:
-    """The header byte (ref idc, type) of every NAL unit in a length-prefixed sample."""
-    headers: list[int] = []
+def nal_units(sample: bytes, length_size: int) -> list[tuple[int, int]]:
+    """Where each NAL unit of a length-prefixed sample is: (start of its prefix, end)."""
+    units: list[tuple[int, int]] = []
     pos = 0
     while pos + length_size <= len(sample):
         size = int.from_bytes(sample[pos : pos + length_size], "big")
-        pos += length_size
-        if size == 0 or pos + size > len(sample):
+        if size == 0 or pos + length_size + size > len(sample):
             raise AvcError("malformed NAL length")
-        headers.append(sample[pos])
-        pos += size
-    return headers
+        units.append((pos, pos + length_size + size))
+        pos += length_size + size
+    return units
+
+
+def nal_headers(sample: bytes, length_size: int) -> list[int]:
+    """The header byte (ref idc, type) of every NAL unit in a length-prefixed sample."""
+    return [sample[start + length_size] for start, _ in nal_units(sample, length_size)]
+
+
+def in_band_parameter_sets(sample: bytes, config: AvcConfig) -> list[tuple[int, int]]:
+    """Where the sample repeats a parameter set of ``config``: (start, end) of each.
+
+    Some encoders (GStreamer's x264enc, cameras) repeat the SPS and PPS in
+    every keyframe. Firefox then takes them as the stream's whole
+    configuration, so a clip that also holds another encoder's sets must not
+    carry them; the ``avcC`` already does. Raises AvcError for a set the
+    ``avcC`` does not hold (a stream whose configuration changes midway).
+    """
+    size = config.length_size
+    found = []
+    for start, end in nal_units(sample, size):
+        nal = sample[start + size : end]
+        kind = nal[0] & 0x1F
+        if kind in (NAL_SPS, NAL_PPS):
+            if nal not in (config.sps if kind == NAL_SPS else config.pps):
+                raise AvcError("an in-band parameter set differs from the avcC")
+            found.append((start, end))
+    return found
 
 
 def nal_types(sample: bytes, length_size: int) -> list[int]:

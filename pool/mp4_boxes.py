@@ -8,7 +8,7 @@ does not touch.
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -65,6 +65,23 @@ class Box:
 def full_box(box_type: bytes, version: int, body: bytes, flags: int = 0) -> Box:
     """A leaf full box: version, 24-bit flags, then ``body``."""
     return Box(box_type, struct.pack(">I", (version << 24) | flags) + body)
+
+
+def runs(values: Iterable[int]) -> list[tuple[int, int]]:
+    """Run-length rows ``(count, value)`` of a table such as ``stts`` or ``ctts``."""
+    found: list[tuple[int, int]] = []
+    for value in values:
+        if found and found[-1][1] == value:
+            found[-1] = (found[-1][0] + 1, value)
+        else:
+            found.append((1, value))
+    return found
+
+
+def table_box(box_type: bytes, rows: Sequence[tuple[int, ...]], fmt: str, version: int = 0) -> Box:
+    """A full box holding an entry count and ``rows``, each packed with ``fmt``."""
+    body = struct.pack(">I", len(rows)) + b"".join(struct.pack(fmt, *row) for row in rows)
+    return full_box(box_type, version, body)
 
 
 def parse_boxes(data: bytes) -> list[Box]:

@@ -1,171 +1,101 @@
-"""Trim an MP4's presentation to an exact duration by rewriting its edit lists.
+"""Make a stream-copied MP4 present exactly its clip: edit lists and timing rewritten.
 
 A stream copy that ends mid-GOP must carry the frames the last B-frames refer
 to, and ffmpeg's edit list does not cut them off: the clip would end up to a
 few frames late (see NOTES.md). Browsers and ffmpeg honour an edit list's
 segment duration, so shortening it makes the clip end exactly where it should,
-without re-encoding. Tracks without an edit list get one; when ``moov`` sits
-before ``mdat`` (``+faststart``) that moves the media, so chunk offsets shift.
+without re-encoding. The start is made exact too: the first frame shows at
+its source time minus the clip's start, even when the start falls between two
+frames. The samples are retimed so every player takes the track to end where
+the clip does (:mod:`pool.mp4_timing`).
+
+The file is written again by :mod:`pool.mp4_writer` from ffmpeg's samples:
+Firefox fails to seek in some of ffmpeg's own layouts once they carry an
+empty edit, and every clip the origin serves then has one layout.
 """
 
 from __future__ import annotations
 
 import os
-import struct
 from fractions import Fraction
 from pathlib import Path
 
-from pool.mp4_boxes import Box, Mp4Error, file_reader, parse_boxes, top_level
-from pool.mp4_index import read_track
-
-# -- fields of the full boxes we touch --------------------------------------
-
-
-def _mvhd_timescale(mvhd: Box) -> int:
-    offset = 20 if mvhd.version == 1 else 12
-    return int(struct.unpack_from(">I", mvhd.payload, offset)[0])
+from pool.mp4_boxes import Box, read_moov
+from pool.mp4_index import Track, edit_entries, movie_timescale_of, read_track
+from pool.mp4_timing import Timing, exact_end
+from pool.mp4_writer import OutSample, OutTrack, SampleRef, write_mp4
 
 
-def _set_duration(box: Box, v0_offset: int, v1_offset: int, value: int) -> None:
-    """Write a 32-bit (version 0) or 64-bit (version 1) duration field."""
-    payload = bytearray(box.payload)
-    if box.version == 1:
-        struct.pack_into(">Q", payload, v1_offset, value)
-    else:
-        if value > 0xFFFFFFFF:
-            raise Mp4Error("duration does not fit a version 0 box")
-        struct.pack_into(">I", payload, v0_offset, value)
-    box.payload = bytes(payload)
+def _exact_edits(
+    track: Track, edits: list[tuple[int, int, int]], movie_scale: int
+) -> tuple[Fraction, int]:
+    """How long the track should show nothing (seconds), and from which media time.
 
-
-def _read_elst(elst: Box) -> list[tuple[int, int, int]]:
-    """(segment_duration, media_time, rate) of every entry."""
-    v1 = elst.version == 1
-    (count,) = struct.unpack_from(">I", elst.payload, 4)
-    entry = ">QqI" if v1 else ">IiI"
-    step = struct.calcsize(entry)
-    return [struct.unpack_from(entry, elst.payload, 8 + i * step) for i in range(count)]
-
-
-def _write_elst(elst: Box, entries: list[tuple[int, int, int]]) -> None:
-    v1 = elst.version == 1
-    entry = ">QqI" if v1 else ">IiI"
-    elst.payload = (
-        elst.payload[:4]
-        + struct.pack(">I", len(entries))
-        + b"".join(struct.pack(entry, *e) for e in entries)
-    )
-
-
-def _new_edts(segment_duration: int, media_time: int) -> Box:
-    """An edit list that shows the media from ``media_time`` for ``segment_duration``."""
-    version = 1 if max(segment_duration, media_time) > 0x7FFFFFFF else 0
-    elst = Box(b"elst", bytes([version, 0, 0, 0]) + struct.pack(">I", 0))
-    _write_elst(elst, [(segment_duration, media_time, 1 << 16)])
-    return Box(b"edts", children=[elst])
-
-
-def _first_presentation_time(trak: Box) -> int:
-    """The earliest composition time of the track's samples, in media ticks.
-
-    Without an edit list that is when the first frame shows: with B-frames it
-    is not 0, and a new edit list must start there to keep the first frame at 0.
+    ffmpeg's edit list says which media time is the clip's time 0. A clip
+    start between two frames falls inside the frame before it, and FFmpeg's
+    demuxer (Chromium's too) would then show the next frame at 0 instead of
+    a little later. So for video the media segment starts exactly at the
+    first frame shown, after an empty edit as long as the gap. Audio keeps
+    its start inside an AAC frame: decoders skip the samples before it.
     """
-    return min((s.pts for s in read_track(trak).samples), default=0)
+    scale = track.timescale
+    empty = Fraction(0)
+    if edits and edits[0][1] == -1:
+        empty, edits = Fraction(edits[0][0], movie_scale), edits[1:]
+    # Without an edit list the media shows from its first frame.
+    media_time = edits[0][1] if edits else min((s.pts for s in track.samples), default=0)
+    if track.handler != b"vide":
+        return empty, media_time
+    zero = media_time - empty * scale  # the media time shown at the clip's time 0
+    first = min((s.pts for s in track.samples if s.pts >= zero), default=media_time)
+    return (first - zero) / scale, first
 
 
-def _trim_track(trak: Box, limit: int) -> int:
-    """Cut the track's presentation to at most ``limit`` movie ticks; return its new length."""
-    tkhd = trak.find(b"tkhd")
-    if tkhd is None:
-        raise Mp4Error("track without tkhd")
-    edts = trak.find(b"edts")
-    elst = edts.find(b"elst") if edts else None
-    if elst is None:
-        current = int(
-            struct.unpack_from(">Q", tkhd.payload, 28)[0]
-            if tkhd.version == 1
-            else struct.unpack_from(">I", tkhd.payload, 20)[0]
-        )
-        length = min(current, limit)
-        if edts is not None:
-            trak.children.remove(edts)
-        edit = _new_edts(length, _first_presentation_time(trak))
-        trak.children.insert(trak.children.index(tkhd) + 1, edit)
-    else:
-        entries = _read_elst(elst)
-        kept: list[tuple[int, int, int]] = []
-        length = 0
-        for duration, media_time, rate in entries:
-            if length >= limit:
-                break
-            duration = min(duration, limit - length)
-            kept.append((duration, media_time, rate))
-            length += duration
-        _write_elst(elst, kept)
-    _set_duration(tkhd, 20, 28, length)
-    return length
-
-
-def _shift_chunk_offsets(moov: Box, delta: int) -> None:
-    for trak in moov.find_all(b"trak"):
-        stbl = trak.descend(b"mdia", b"minf", b"stbl")
-        if stbl is None:
-            continue
-        for table in stbl.children:
-            if table.type not in (b"stco", b"co64"):
-                continue
-            fmt = ">I" if table.type == b"stco" else ">Q"
-            (count,) = struct.unpack_from(">I", table.payload, 4)
-            step = struct.calcsize(fmt)
-            payload = bytearray(table.payload)
-            for i in range(count):
-                (value,) = struct.unpack_from(fmt, payload, 8 + i * step)
-                if table.type == b"stco" and value + delta > 0xFFFFFFFF:
-                    raise Mp4Error("chunk offset overflow; would need co64")
-                struct.pack_into(fmt, payload, 8 + i * step, value + delta)
-            table.payload = bytes(payload)
+def _exact_track(
+    track: Track, edits: list[tuple[int, int, int]], movie_scale: int, duration: Fraction
+) -> OutTrack:
+    """The track written again: exact edits, and steps that end it with the clip."""
+    delay, media_time = _exact_edits(track, edits, movie_scale)
+    delay = min(delay, duration)
+    length = round((duration - delay) * track.timescale)
+    timings = [Timing(s.dts, s.pts, s.duration) for s in track.samples]
+    last = timings[-1]
+    # A track that stops before the clip's end (audio shorter than the video) is left so.
+    if last.pts + last.duration >= media_time + length:
+        timings = exact_end(timings, media_time, length, delayed=delay > 0) or timings
+    samples = [
+        OutSample(SampleRef(0, s.offset, s.size), t.dts, t.pts - t.dts, t.duration, s.sync)
+        for s, t in zip(track.samples, timings, strict=True)
+    ]
+    return OutTrack(track, samples, media_start=media_time, delay=delay, presentation=duration)
 
 
 def trim_presentation(path: Path, duration: Fraction) -> None:
-    """Make every track of the MP4 at ``path`` present for at most ``duration`` seconds.
+    """Make every track of the MP4 at ``path`` present for exactly ``duration`` seconds.
 
-    Rewrites ``moov`` in place when its size is unchanged; otherwise rewrites
-    the file through a sibling temporary and an atomic rename.
+    The first video frame keeps the time ffmpeg's edit list gives it (the
+    source time minus the clip's start); see :func:`_exact_edits`. The file
+    is replaced atomically by one written anew.
     """
-    top = top_level(*file_reader(path))
-    moov_at = next((b for b in top if b.type == b"moov"), None)
-    if moov_at is None:
-        raise Mp4Error("no moov box")
-    with path.open("rb") as f:
-        f.seek(moov_at.offset)
-        [moov] = parse_boxes(f.read(moov_at.size))
-
-    mvhd = moov.find(b"mvhd")
-    if mvhd is None:
-        raise Mp4Error("no mvhd box")
-    limit = round(duration * _mvhd_timescale(mvhd))
-    lengths = [_trim_track(trak, limit) for trak in moov.find_all(b"trak")]
-    _set_duration(mvhd, 16, 24, max(lengths, default=0))
-
-    new_moov = moov.serialize()
-    delta = len(new_moov) - moov_at.size
-    if delta == 0:
-        with path.open("r+b") as f:
-            f.seek(moov_at.offset)
-            f.write(new_moov)
-        return
-    if any(b.type == b"mdat" and b.offset > moov_at.offset for b in top):
-        _shift_chunk_offsets(moov, delta)
-        new_moov = moov.serialize()
     temp = path.with_name(path.name + ".elst")
     try:
-        with path.open("rb") as src, temp.open("wb") as dst:
-            dst.write(src.read(moov_at.offset))
-            dst.write(new_moov)
-            src.seek(moov_at.offset + moov_at.size)
-            while chunk := src.read(1 << 20):
-                dst.write(chunk)
+        with path.open("rb") as src:
+
+            def read_at(offset: int, size: int) -> bytes:
+                src.seek(offset)
+                return src.read(size)
+
+            moov = read_moov(read_at, os.fstat(src.fileno()).st_size)
+            movie_scale = movie_timescale_of(moov)
+            tracks = []
+            for trak in moov.find_all(b"trak"):
+                # Composition times as stored: the edit list is what is rewritten.
+                unedited = [c for c in trak.children if c.type != b"edts"]
+                bare = read_track(Box(trak.type, children=unedited))
+                if bare.samples:
+                    tracks.append(_exact_track(bare, edit_entries(trak), movie_scale, duration))
+            with temp.open("wb") as out:
+                write_mp4(out, tracks, lambda ref: read_at(ref.offset, ref.size))
         os.replace(temp, path)
     finally:
         temp.unlink(missing_ok=True)

@@ -2,8 +2,9 @@
 
 Read from ``moov`` alone (no media data), so it costs one small read even for
 a remote source. Times are in the track's own ticks and exact: ``pts`` is
-what a player presents, i.e. the composition time moved by the track's edit
-list, which is how ffmpeg reports it too.
+when a player presents the sample, i.e. the composition time moved by the
+track's edit list exactly as FFmpeg's demuxer (and so Chromium) moves it:
+the source timeline every cut uses.
 """
 
 from __future__ import annotations
@@ -66,12 +67,19 @@ def read_movie(read_at: ReadAt, file_size: int) -> Movie:
 
     Raises Mp4Error for anything this index does not describe faithfully:
     fragmented files, several sample descriptions, edit lists that are more
-    than a start offset.
+    than a start offset (after an optional empty edit).
     """
     moov = read_moov(read_at, file_size)
     if moov.find(b"mvex") is not None:
         raise Mp4Error("fragmented MP4")
-    return Movie(tuple(read_track(trak) for trak in moov.find_all(b"trak")))
+    movie_timescale = movie_timescale_of(moov)
+    return Movie(tuple(read_track(trak, movie_timescale) for trak in moov.find_all(b"trak")))
+
+
+def movie_timescale_of(moov: Box) -> int:
+    """The ``mvhd`` timescale: the unit of edit-list and track durations."""
+    mvhd = _require(moov, b"mvhd")
+    return int(struct.unpack_from(">I", mvhd.payload, 20 if mvhd.version == 1 else 12)[0])
 
 
 def _require(box: Box, *path: bytes) -> Box:
@@ -147,26 +155,65 @@ def _offsets(stbl: Box, sizes: list[int]) -> list[int]:
     return offsets
 
 
-def _start_shift(trak: Box) -> int:
-    """Media ticks the edit list skips at the start (its media_time); 0 without one."""
+def edit_entries(trak: Box) -> list[tuple[int, int, int]]:
+    """The track's edit list as (segment duration, media time, rate) entries; [] without one."""
     elst = trak.descend(b"edts", b"elst")
     if elst is None:
-        return 0
+        return []
     fmt = ">QqI" if elst.version == 1 else ">IiI"
-    entries = [
+    return [
         struct.unpack_from(fmt, elst.payload, 8 + i * struct.calcsize(fmt))
         for i in range(_count(elst))
     ]
+
+
+def _presentation_shift(
+    trak: Box, timescale: int, movie_timescale: int | None, composition: list[tuple[int, int]]
+) -> int:
+    """Ticks to add to a sample's composition time to get its presentation time.
+
+    ``composition`` is each sample's (composition time, duration). An edit
+    list that starts showing the media at ``media_time`` moves every sample
+    back by it, and a leading empty edit (nothing shown for a while, as when a
+    track starts after the others) moves them forward by its length. This is
+    the timeline players present, FFmpeg's demuxer (and so Chromium) included,
+    with its one refinement: when the first frame shown does not start where
+    the edit does, that frame is moved to the edit's start. Anything else
+    (several media segments, other rates) is refused.
+    """
+    entries = edit_entries(trak)
+    empty = 0
+    if entries and entries[0][1] == -1:
+        if movie_timescale is None:
+            raise Mp4Error("an empty edit needs the movie timescale")
+        empty = round(Fraction(entries[0][0] * timescale, movie_timescale))
+        entries = entries[1:]
+    if not entries:
+        return empty
     if len(entries) != 1 or entries[0][1] < 0 or entries[0][2] != 1 << 16:
-        raise Mp4Error("edit lists other than a single start offset are not supported")
-    return int(entries[0][1])
+        raise Mp4Error(
+            "edit lists other than a start offset (after an empty edit) are not supported"
+        )
+    media_time = int(entries[0][1])
+    audio = _handler(trak) == b"soun"
+    # Video frames before the edit are hidden; an audio frame the edit starts in is shown in part.
+    shown = [c - media_time for c, d in composition if c - media_time + (d if audio else 0) >= 0]
+    late = min(shown, default=0)
+    return empty - media_time - max(0, late)
 
 
-def read_track(trak: Box) -> Track:
-    """Index one ``trak`` box (see :func:`read_movie`)."""
+def _handler(trak: Box) -> bytes:
+    return _require(trak, b"mdia", b"hdlr").payload[8:12]
+
+
+def read_track(trak: Box, movie_timescale: int | None = None) -> Track:
+    """Index one ``trak`` box (see :func:`read_movie`).
+
+    ``movie_timescale`` (the ``mvhd``'s) is needed only when the edit list
+    begins with an empty edit, whose length is in movie ticks.
+    """
     tkhd = _require(trak, b"tkhd")
     track_id = int(struct.unpack_from(">I", tkhd.payload, 20 if tkhd.version == 1 else 12)[0])
-    hdlr = _require(trak, b"mdia", b"hdlr")
     mdhd = _require(trak, b"mdia", b"mdhd")
     timescale = int(struct.unpack_from(">I", mdhd.payload, 20 if mdhd.version == 1 else 12)[0])
     if timescale <= 0:
@@ -186,8 +233,14 @@ def read_track(trak: Box) -> Track:
         raise Mp4Error("composition offsets do not match the sample count")
     stss = stbl.find(b"stss")
     sync = set(_u32s(stss.payload, 8, _count(stss))) if stss else None
-    shift = _start_shift(trak)
-    dts = [d - shift for d in accumulate(durations, initial=0)]
+    decode = list(accumulate(durations, initial=0))
+    shift = _presentation_shift(
+        trak,
+        timescale,
+        movie_timescale,
+        [(decode[i] + composition[i], durations[i]) for i in range(len(sizes))],
+    )
+    dts = [d + shift for d in decode]
     samples = tuple(
         Sample(
             offset=offsets[i],
@@ -201,7 +254,7 @@ def read_track(trak: Box) -> Track:
     )
     return Track(
         track_id=track_id,
-        handler=hdlr.payload[8:12],
+        handler=_handler(trak),
         timescale=timescale,
         codec=entries[0].type,
         samples=samples,

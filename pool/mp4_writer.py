@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import itertools
 import struct
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import BinaryIO
 
-from pool.mp4_boxes import Box, Mp4Error, full_box
+from pool.mp4_boxes import Box, Mp4Error, full_box, table_box
 from pool.mp4_index import Track
+from pool.mp4_timing import Timing, timing_boxes
 
 _CHUNK_SECONDS = Fraction(1)
 _MATRIX = struct.pack(">9I", 0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000)
@@ -26,11 +27,33 @@ _FTYP = Box(b"ftyp", b"isom" + struct.pack(">I", 512) + b"isomiso2avc1mp41")
 
 @dataclass(frozen=True)
 class SampleRef:
-    """Where a sample's bytes are: which input, at what offset, how many."""
+    """Where a sample's bytes are: which input, at what offset, how many.
+
+    ``omit`` lists byte ranges (start, end) of those that the written sample
+    leaves out.
+    """
 
     input: int
     offset: int
     size: int
+    omit: tuple[tuple[int, int], ...] = ()
+
+    @property
+    def length(self) -> int:
+        """The size of the sample as written."""
+        return self.size - sum(end - start for start, end in self.omit)
+
+    def written(self, data: bytes) -> bytes:
+        """The sample's bytes as written, from the ``size`` bytes read at ``offset``."""
+        if len(data) != self.size:
+            raise Mp4Error("a sample could not be read in full")
+        if not self.omit:
+            return data
+        kept, pos = [], 0
+        for start, end in self.omit:
+            kept.append(data[pos:start])
+            pos = end
+        return b"".join([*kept, data[pos:]])
 
 
 @dataclass(frozen=True)
@@ -50,28 +73,34 @@ class OutTrack:
 
     ``template`` supplies the boxes that do not change (handler, media
     header, ``stsd`` unless ``sample_entry`` replaces its entry). The first
-    sample decodes at 0; the presentation starts at media time ``media_start``
-    and lasts ``presentation`` movie ticks (an edit list is written only when
-    needed to say that).
+    sample decodes at 0. The track shows nothing for ``delay`` seconds (an
+    empty edit), then the media from media time ``media_start`` (track
+    ticks), for ``presentation`` seconds in all, delay included (by default
+    to the end of the media). An edit list is written only when needed to
+    say that.
     """
 
     template: Track
     samples: Sequence[OutSample]
     media_start: int = 0
-    presentation: int | None = None
+    presentation: Fraction | None = None
+    delay: Fraction = Fraction(0)
     sample_entry: Box | None = None
 
 
-#: Returns the bytes of a sample.
+#: Returns the ``size`` bytes at a sample's ``offset`` in its input.
 ReadSample = Callable[[SampleRef], bytes]
 
 
 def write_mp4(out: BinaryIO, tracks: Sequence[OutTrack], read: ReadSample) -> int:
-    """Write the MP4 to ``out``; return its size. The movie timescale is the first track's."""
+    """Write the MP4 to ``out``; return its size.
+
+    The movie timescale (of durations and edit lists) is the first track's.
+    """
     if not tracks or any(not t.samples for t in tracks):
         raise Mp4Error("every track needs samples")
     chunks = _chunks(tracks)
-    payload = sum(s.ref.size for t in tracks for s in t.samples)
+    payload = sum(s.ref.length for t in tracks for s in t.samples)
     large = payload > 0xFFFFFFFF - (1 << 24)
     # The moov's size does not depend on the offset values, only on their width.
     placeholder = _moov(tracks, chunks, {}, large).serialize()
@@ -81,7 +110,7 @@ def write_mp4(out: BinaryIO, tracks: Sequence[OutTrack], read: ReadSample) -> in
     position = start
     for track_no, first, count in chunks:
         offsets[track_no, first] = position
-        position += sum(s.ref.size for s in tracks[track_no].samples[first : first + count])
+        position += sum(s.ref.length for s in tracks[track_no].samples[first : first + count])
     moov = _moov(tracks, chunks, offsets, large).serialize()
     if len(moov) != len(placeholder):
         raise Mp4Error("moov size changed between layout passes")
@@ -95,10 +124,7 @@ def write_mp4(out: BinaryIO, tracks: Sequence[OutTrack], read: ReadSample) -> in
     )
     for track_no, first, count in chunks:
         for sample in tracks[track_no].samples[first : first + count]:
-            data = read(sample.ref)
-            if len(data) != sample.ref.size:
-                raise Mp4Error("a sample could not be read in full")
-            out.write(data)
+            out.write(sample.ref.written(read(sample.ref)))
     return position
 
 
@@ -106,33 +132,20 @@ def _chunks(tracks: Sequence[OutTrack]) -> list[tuple[int, int, int]]:
     """(track, first sample, count) per chunk, in file order: by start time, then track."""
     found: list[tuple[Fraction, int, int, int]] = []
     for track_no, track in enumerate(tracks):
-        scale = track.template.timescale
+        span = _CHUNK_SECONDS * track.template.timescale  # in the track's ticks
+        samples = track.samples
         first = 0
-        for i, sample in enumerate(track.samples):
-            opened = Fraction(track.samples[first].dts, scale)
-            if i > first and Fraction(sample.dts, scale) - opened >= _CHUNK_SECONDS:
-                found.append((opened, track_no, first, i - first))
+        for i in range(1, len(samples)):
+            if samples[i].dts - samples[first].dts >= span:
+                found.append(
+                    (track.template.seconds(samples[first].dts), track_no, first, i - first)
+                )
                 first = i
         found.append(
-            (Fraction(track.samples[first].dts, scale), track_no, first, len(track.samples) - first)
+            (track.template.seconds(samples[first].dts), track_no, first, len(samples) - first)
         )
     found.sort(key=lambda c: (c[0], c[1]))
     return [(t, first, count) for _, t, first, count in found]
-
-
-def _runs(values: Iterable[int]) -> list[tuple[int, int]]:
-    runs: list[tuple[int, int]] = []
-    for value in values:
-        if runs and runs[-1][1] == value:
-            runs[-1] = (runs[-1][0] + 1, value)
-        else:
-            runs.append((1, value))
-    return runs
-
-
-def _table(box_type: bytes, rows: Sequence[tuple[int, ...]], fmt: str, version: int = 0) -> Box:
-    body = struct.pack(">I", len(rows)) + b"".join(struct.pack(fmt, *row) for row in rows)
-    return full_box(box_type, version, body)
 
 
 def _media_duration(track: OutTrack) -> int:
@@ -140,11 +153,28 @@ def _media_duration(track: OutTrack) -> int:
     return last.dts + last.duration
 
 
-def _presentation(track: OutTrack, movie_scale: int) -> int:
+def _movie_timescale(tracks: Sequence[OutTrack]) -> int:
+    # The first (video) track's: Firefox reads an empty edit's length in
+    # that track's ticks, whatever the movie timescale says.
+    return tracks[0].template.timescale
+
+
+def _edits(track: OutTrack, movie_scale: int) -> list[tuple[int, int, int]]:
+    """The track's edit list in movie ticks: an optional empty edit, then the media."""
+    delay = round(track.delay * movie_scale)
     if track.presentation is not None:
-        return track.presentation
-    media = _media_duration(track) - track.media_start
-    return round(Fraction(media * movie_scale, track.template.timescale))
+        total = round(track.presentation * movie_scale)
+    else:
+        media = _media_duration(track) - track.media_start
+        total = delay + round(Fraction(media * movie_scale, track.template.timescale))
+    if delay >= total:
+        raise Mp4Error("the track's delay fills its whole presentation")
+    edits = [(delay, -1, 1 << 16)] if delay else []
+    return [*edits, (total - delay, track.media_start, 1 << 16)]
+
+
+def _presentation(track: OutTrack, movie_scale: int) -> int:
+    return sum(duration for duration, _, _ in _edits(track, movie_scale))
 
 
 def _moov(
@@ -153,7 +183,7 @@ def _moov(
     offsets: dict[tuple[int, int], int],
     large: bool,
 ) -> Box:
-    movie_scale = tracks[0].template.timescale
+    movie_scale = _movie_timescale(tracks)
     duration = max(_presentation(t, movie_scale) for t in tracks)
     mvhd = full_box(
         b"mvhd",
@@ -193,8 +223,8 @@ def _trak(
         flags=int.from_bytes(old_tkhd.payload[1:4], "big"),
     )
     children = [tkhd]
-    if track.media_start or track.presentation is not None:
-        elst = _table(b"elst", [(presentation, track.media_start, 0x10000)], ">QqI", version=1)
+    if track.media_start or track.presentation is not None or track.delay:
+        elst = table_box(b"elst", _edits(track, movie_scale), ">QqI", version=1)
         children.append(Box(b"edts", children=[elst]))
     old_mdhd = template.descend(b"mdia", b"mdhd")
     old_hdlr = template.descend(b"mdia", b"hdlr")
@@ -227,28 +257,29 @@ def _stbl(
     deltas = [b.dts - a.dts for a, b in itertools.pairwise(samples)]
     if any(d <= 0 for d in deltas):
         raise Mp4Error("decode times must increase")
-    stts = _table(b"stts", _runs([*deltas, samples[-1].duration]), ">II")
-    boxes = [stsd, stts]
-    if any(s.composition_offset for s in samples):
-        if any(s.composition_offset < 0 for s in samples):
-            raise Mp4Error("negative composition offset")
-        boxes.append(_table(b"ctts", _runs(s.composition_offset for s in samples), ">II"))
+    timings = [
+        Timing(s.dts, s.dts + s.composition_offset, step)
+        for s, step in zip(samples, [*deltas, samples[-1].duration], strict=True)
+    ]
+    boxes = [stsd, *timing_boxes(timings)]
     if not all(s.sync for s in samples):
-        boxes.append(_table(b"stss", [(i + 1,) for i, s in enumerate(samples) if s.sync], ">I"))
+        boxes.append(table_box(b"stss", [(i + 1,) for i, s in enumerate(samples) if s.sync], ">I"))
     stsc_rows: list[tuple[int, int, int]] = []
     for chunk_no, (_, _, count) in enumerate(chunks, start=1):
         if not stsc_rows or stsc_rows[-1][1] != count:
             stsc_rows.append((chunk_no, count, 1))
-    boxes.append(_table(b"stsc", stsc_rows, ">III"))
+    boxes.append(table_box(b"stsc", stsc_rows, ">III"))
     stsz = full_box(
         b"stsz",
         0,
         struct.pack(">II", 0, len(samples))
-        + struct.pack(f">{len(samples)}I", *(s.ref.size for s in samples)),
+        + struct.pack(f">{len(samples)}I", *(s.ref.length for s in samples)),
     )
     boxes.append(stsz)
     chunk_offsets = [(offsets.get((t, first), 0),) for t, first, _ in chunks]
     boxes.append(
-        _table(b"co64", chunk_offsets, ">Q") if large else _table(b"stco", chunk_offsets, ">I")
+        table_box(b"co64", chunk_offsets, ">Q")
+        if large
+        else table_box(b"stco", chunk_offsets, ">I")
     )
     return Box(b"stbl", children=boxes)

@@ -1,9 +1,12 @@
-"""Probe a source with the project's ffmpeg: duration, codecs, keyframes.
+"""Probe a source with the project's ffmpeg: duration, codecs, keyframes, rotation.
 
 The wheel's ffmpeg ships without ffprobe, so this lists every packet with the
 ``framecrc`` muxer (stream copy, no decoding). Its header names each stream's
-codec and dimensions; packets without an ``F=`` flag field are keyframes.
-Times are seconds on the video stream's timeline, which starts at 0.
+codec, dimensions and pixel aspect; packets without an ``F=`` flag field are
+keyframes. Times are seconds on the source's presentation timeline, the one
+players use for the file itself: ``-copyts`` keeps the demuxer's timestamps
+(edit list applied, not shifted to the first frame), so a file whose first
+frame shows at 0.0667 s says so, and its duration is the end of its last frame.
 """
 
 from __future__ import annotations
@@ -26,10 +29,18 @@ class ProbeResult:
     container: str
     video_codec: str
     audio_codec: str | None
-    width: int
+    width: int  # coded size
     height: int
-    frame_count: int
+    frame_count: int  # frames shown (a frame decoded only as a reference is not)
     keyframes: tuple[float, ...]
+    rotation: int = 0  # clockwise degrees the display matrix turns the picture: 0/90/180/270
+    sample_aspect: Fraction = Fraction(1)
+
+    @property
+    def display_size(self) -> tuple[int, int]:
+        """Width and height as players show the picture: aspect applied, then rotation."""
+        width = round(self.width * self.sample_aspect)
+        return (self.height, width) if self.rotation in (90, 270) else (width, self.height)
 
 
 @dataclass
@@ -38,10 +49,25 @@ class _Stream:
     codec: str = ""
     time_base: Fraction = Fraction(1)
     dimensions: tuple[int, int] = (0, 0)
+    sample_aspect: Fraction = Fraction(1)
 
 
 _HEADER = re.compile(r"^#(\w+) (\d+): (.*)$")
 _INPUT_FORMAT = re.compile(r"^Input #0, (.+?), from ", re.MULTILINE)
+_ROTATION = re.compile(r"rotation of (-?[0-9.]+) degrees")
+
+
+def _clockwise(stderr: str) -> int:
+    """The first video stream's display rotation, clockwise, from ffmpeg's input listing.
+
+    ffmpeg prints the display matrix's angle counterclockwise ("rotation of
+    -90.00 degrees" is a phone held upright); only right angles are kept.
+    """
+    video = stderr.partition("Video:")[2].split("Stream #", 1)[0]
+    match = _ROTATION.search(video)
+    if match is None:
+        return 0
+    return round(-float(match.group(1)) / 90) % 4 * 90
 
 
 def _parse_framecrc(text: str) -> tuple[dict[int, _Stream], list[tuple[int, int, int, bool]]]:
@@ -64,6 +90,8 @@ def _parse_framecrc(text: str) -> tuple[dict[int, _Stream], list[tuple[int, int,
             elif key == "dimensions":
                 w, h = value.split("x")
                 stream.dimensions = (int(w), int(h))
+            elif key == "sar" and value not in ("0/1", "0/0"):
+                stream.sample_aspect = Fraction(value)
             continue
         fields = [f.strip() for f in line.split(",")]
         if len(fields) < 6:
@@ -86,8 +114,8 @@ def probe(
     Raises ProbeError for anything that is not a video ffmpeg can read.
     """
     argv = [
-        ffmpeg, "-hide_banner", "-nostdin", "-v", "info", *input_options, "-i", ffmpeg_input,
-        "-map", "0:v:0", "-map", "0:a:0?", "-c", "copy", "-f", "framecrc", "-",
+        ffmpeg, "-hide_banner", "-nostdin", "-v", "info", "-copyts", *input_options,
+        "-i", ffmpeg_input, "-map", "0:v:0", "-map", "0:a:0?", "-c", "copy", "-f", "framecrc", "-",
     ]  # fmt: skip
     try:
         result = subprocess.run(argv, capture_output=True, timeout=timeout_s, check=False)
@@ -109,16 +137,14 @@ def probe(
     audio = next((s for s in streams.values() if s.media_type == "audio"), None)
 
     video_packets = [p for p in packets if p[0] == video_index]
-    if not video_packets:
+    # Frames before the presentation starts (hidden by an edit list) decode but never show.
+    shown = [p for p in video_packets if p[1] >= 0]
+    if not shown:
         raise ProbeError("the source's video stream has no frames")
-    first_pts = min(p[1] for p in video_packets)
-    end_pts = max(p[1] + p[2] for p in video_packets)
-    duration = float((end_pts - first_pts) * video.time_base)
+    duration = float(max(p[1] + p[2] for p in shown) * video.time_base)
     if duration <= 0:
         raise ProbeError("the source's video stream has no duration")
-    keyframes = tuple(
-        sorted(float((p[1] - first_pts) * video.time_base) for p in video_packets if p[3])
-    )
+    keyframes = tuple(sorted(float(p[1] * video.time_base) for p in video_packets if p[3]))
     match = _INPUT_FORMAT.search(stderr)
     return ProbeResult(
         duration=duration,
@@ -127,6 +153,8 @@ def probe(
         audio_codec=audio.codec if audio else None,
         width=video.dimensions[0],
         height=video.dimensions[1],
-        frame_count=len(video_packets),
+        frame_count=len(shown),
         keyframes=keyframes,
+        rotation=_clockwise(stderr),
+        sample_aspect=video.sample_aspect,
     )

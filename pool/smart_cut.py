@@ -12,11 +12,12 @@ Steps, for one clip of an H.264 MP4 source (see :mod:`pool.smart_plan`):
    a fixed thread count and bit-exact flags so every run and replica writes
    the same bytes, and parameter-set ids the source does not use.
 3. :meth:`SmartCut.assemble` writes the clip: re-encoded head, copied samples,
-   re-encoded tail, every frame at its source time minus the first frame's,
-   both encoders' parameter sets in one ``avcC``; audio copied from the AAC
-   frame that holds the first video frame, its edit list aligning it to the
-   sample. The first frame is an IDR at presentation time 0: no player has
-   anything to hide.
+   re-encoded tail, every frame at its source time minus the clip's start
+   (an empty edit holds the gap before the first frame, if any), both
+   encoders' parameter sets in one ``avcC``, the last frame cut at the
+   clip's end; audio copied from the AAC frame playing at the start, its
+   edit list aligning it to the sample. The first frame is an IDR: no player
+   has anything to hide.
 
 Anything the smart cut cannot do raises :class:`SmartCutUnsupported`; the
 pool then cuts the clip with the edit list instead.
@@ -38,6 +39,7 @@ from pathlib import Path
 from pool import avc
 from pool.mp4_boxes import Box, Mp4Error, file_reader, parse_boxes
 from pool.mp4_index import Movie, Sample, Track, read_movie
+from pool.mp4_timing import Timing, exact_end
 from pool.mp4_writer import OutSample, OutTrack, SampleRef, write_mp4
 from pool.request import ClipRequest
 from pool.smart_plan import CutPlan, Reencode, SmartCutUnsupported, plan_cut, shown_frames
@@ -101,6 +103,15 @@ class _Source:
                 raise SmartCutUnsupported("bitstream", str(exc)) from None
         return self.idr[index]
 
+    def copied(self, sample: Sample) -> SampleRef:
+        """A video sample to copy as is, less the parameter sets it repeats in-band."""
+        data = self.reader.read_at(sample.offset, sample.size)
+        try:
+            omit = avc.in_band_parameter_sets(data, self.config)
+        except avc.AvcError as exc:
+            raise SmartCutUnsupported("bitstream", str(exc)) from None
+        return SampleRef(_SOURCE, sample.offset, sample.size, tuple(omit))
+
     def is_reference(self, sample: Sample) -> bool:
         """Whether another picture may refer to ``sample`` (so decoding cannot skip it)."""
         data = self.reader.read_at(sample.offset, sample.size)
@@ -121,7 +132,7 @@ class _Source:
         begin = max((i for i in range(first + 1) if samples[i].sync), default=0)
         needed = list(samples[begin : max(shown) + 1])
         if self.audio is not None:
-            span = (Fraction(samples[first].pts, scale), Fraction(request.end))
+            span = (Fraction(request.start), Fraction(request.end))
             needed += [self.audio.samples[i] for i in self.audio_range(*span)]
         return needed
 
@@ -217,7 +228,7 @@ def prepare(
     except BaseException:
         reader.close()
         raise
-    return SmartCut(ffmpeg, source, plan, segments)
+    return SmartCut(ffmpeg, source, plan, segments, request)
 
 
 class _IndexCache:
@@ -256,12 +267,18 @@ class SmartCut:
     """A planned smart cut: run :attr:`encode_argv` (if any), then :meth:`assemble`, then close."""
 
     def __init__(
-        self, ffmpeg: str, source: _Source, plan: CutPlan, segments: list[_Segment]
+        self,
+        ffmpeg: str,
+        source: _Source,
+        plan: CutPlan,
+        segments: list[_Segment],
+        request: ClipRequest,
     ) -> None:
         self.ffmpeg = ffmpeg
         self._source = source
         self._plan = plan
         self._segments = segments
+        self._span = (Fraction(request.start), Fraction(request.end))
 
     # -- step 2 --------------------------------------------------------------
 
@@ -273,7 +290,9 @@ class SmartCut:
         sps = avc.sps_format(self._source.config.sps[0])
         argv = [self.ffmpeg, "-nostdin", "-hide_banner", "-v", "error", "-copyts"]
         for segment in self._segments:
-            argv += ["-f", "mp4", "-i", f"file:{segment.decoder_input}"]
+            # -noautorotate: re-encoded pictures keep the coded orientation; the
+            # clip carries the source's display matrix, which turns them all.
+            argv += ["-noautorotate", "-f", "mp4", "-i", f"file:{segment.decoder_input}"]
         for n, segment in enumerate(self._segments):
             frames = len(segment.part.frames)
             argv += [
@@ -321,28 +340,34 @@ class SmartCut:
         reorder = src[plan.copy[0]].pts - src[plan.copy[0]].dts if plan.copy else 0
         timed = _splice_timing(parts, reorder)
         first_dts = timed[0][0]
-        out_samples = [
-            OutSample(
-                SampleRef(inp, sample.offset, sample.size),
-                dts=dts - first_dts,
-                composition_offset=pts - dts,
-                duration=0,
-                sync=sample.sync,
-            )
-            for (dts, pts), (inp, sample, _) in zip(timed, parts, strict=True)
-        ]
-        out_samples = _with_durations(out_samples, src[plan.frames[-1]].duration)
-        shown_end = src[plan.frames[-1]].pts + src[plan.frames[-1]].duration
+        start, end = self._span
+        delay = video.seconds(base) - start  # the first frame shows this long after the start
+        out_samples = _exactly_timed(
+            [
+                self._source.copied(sample)
+                if inp == _SOURCE
+                else SampleRef(inp, sample.offset, sample.size)
+                for inp, sample, _ in parts
+            ],
+            [sample.sync for _, sample, _ in parts],
+            [Timing(dts - first_dts, pts - first_dts, 0) for dts, pts in timed],
+            last_step=src[plan.frames[-1]].duration,
+            media_start=base - first_dts,
+            length=math.ceil(end * video.timescale) - base,
+            delayed=delay > 0,
+        )
         tracks = [
             OutTrack(
                 video,
                 out_samples,
                 media_start=base - first_dts,
-                presentation=shown_end - base,
+                # The first frame shows at its source time minus the clip's start.
+                delay=delay,
+                presentation=end - start,
                 sample_entry=_with_avc_config(video.sample_entry, config),
             )
         ]
-        audio = self._audio_track(plan, shown_end - base)
+        audio = self._audio_track()
         if audio is not None:
             tracks.append(audio)
 
@@ -374,24 +399,43 @@ class SmartCut:
             )
         return track
 
-    def _audio_track(self, plan: CutPlan, presentation: int) -> OutTrack | None:
-        """The source's audio over the clip's frames; None if it has none there."""
+    def _audio_track(self) -> OutTrack | None:
+        """The source's audio over the clip's span; None if it has none there.
+
+        Whole AAC frames are copied, from the one playing at the clip's start;
+        the edit list hides what plays before the start, or waits (an empty
+        edit) when the source's audio begins later.
+        """
         audio = self._source.audio
         if audio is None:
             return None
-        begin, end = _shown_span(self._source.video, plan)
-        picked = [audio.samples[i] for i in self._source.audio_range(begin, end)]
+        start, end = self._span
+        picked = [audio.samples[i] for i in self._source.audio_range(start, end)]
         first, last = picked[0], picked[-1]
-        if audio.seconds(last.pts + last.duration) <= begin or audio.seconds(first.pts) >= end:
+        if audio.seconds(last.pts + last.duration) <= start or audio.seconds(first.pts) >= end:
             return None  # the source's audio ends before the clip (or starts after it)
         timed = _retimed(picked, [s.pts for s in picked])
-        samples = [_ref(t, s) for t, s in zip(timed, picked, strict=True)]
-        lead = round(begin * audio.timescale) - first.pts
+        lead = round(start * audio.timescale) - first.pts
+        delay = max(Fraction(0), audio.seconds(-lead))
+        media_start = max(0, lead) + timed[0].composition_offset
+        length = math.ceil((end - start - delay) * audio.timescale)
+        reaches_end = audio.seconds(last.pts + last.duration) >= end
+        samples = _exactly_timed(
+            [SampleRef(_SOURCE, s.offset, s.size) for s in picked],
+            [s.sync for s in picked],
+            [Timing(t.dts, t.dts + t.composition_offset, 0) for t in timed],
+            last_step=last.duration,
+            # Where the source's audio stops before the clip does, it stops there.
+            media_start=media_start if reaches_end else None,
+            length=length,
+            delayed=delay > 0,
+        )
         return OutTrack(
             audio,
             samples,
-            media_start=max(0, lead) + timed[0].composition_offset,
-            presentation=presentation,
+            media_start=media_start,
+            delay=delay,
+            presentation=end - start,
         )
 
     def close(self) -> None:
@@ -471,12 +515,6 @@ def _byte_span(samples: Sequence[Sample]) -> tuple[int, int]:
     return min(s.offset for s in samples), max(s.offset + s.size for s in samples)
 
 
-def _shown_span(video: Track, plan: CutPlan) -> tuple[Fraction, Fraction]:
-    """Seconds on the source timeline from the first shown frame to the end of the last."""
-    first, last = video.samples[plan.frames[0]], video.samples[plan.frames[-1]]
-    return video.seconds(first.pts), video.seconds(last.pts + last.duration)
-
-
 @dataclass(frozen=True)
 class _Timed:
     dts: int
@@ -514,8 +552,10 @@ def _splice_timing(parts: Sequence[tuple[int, Sample, int]], reorder: int) -> li
 
     Copied samples keep their own times. Re-encoded frames (no reordering)
     decode ``reorder`` ticks before they show, the copied keyframe's delay,
-    so decode times keep increasing into the copied part; the tail's frames,
-    after every copied one, decode as they show.
+    so decode times keep increasing into the copied part; the tail's frames
+    do too, but never before the last copied one (every frame of a track
+    then shows as long after it decodes, which keeps its end exact in every
+    player: :mod:`pool.mp4_timing`).
     """
     timed: list[tuple[int, int]] = []
     copied_any = False
@@ -524,7 +564,7 @@ def _splice_timing(parts: Sequence[tuple[int, Sample, int]], reorder: int) -> li
             copied_any = True
             timed.append((sample.dts, pts))
         elif copied_any:
-            timed.append((pts, pts))
+            timed.append((max(timed[-1][0] + 1, pts - reorder), pts))
         else:
             timed.append((pts - reorder, pts))
     if any(b[0] <= a[0] for a, b in itertools.pairwise(timed)):
@@ -532,9 +572,28 @@ def _splice_timing(parts: Sequence[tuple[int, Sample, int]], reorder: int) -> li
     return timed
 
 
-def _with_durations(samples: list[OutSample], last_duration: int) -> list[OutSample]:
-    out: list[OutSample] = []
-    for i, s in enumerate(samples):
-        duration = samples[i + 1].dts - s.dts if i + 1 < len(samples) else last_duration
-        out.append(OutSample(s.ref, s.dts, s.composition_offset, duration, s.sync))
-    return out
+def _exactly_timed(
+    refs: Sequence[SampleRef],
+    sync: Sequence[bool],
+    timings: Sequence[Timing],
+    *,
+    last_step: int,
+    media_start: int | None,
+    length: int,
+    delayed: bool,
+) -> list[OutSample]:
+    """Output samples whose steps end the track exactly (see :mod:`pool.mp4_timing`).
+
+    ``timings`` carry decode and presentation times (their steps are
+    recomputed from the decode times, ``last_step`` for the last sample).
+    With ``media_start`` None the steps stay as they are.
+    """
+    steps = [b.dts - a.dts for a, b in itertools.pairwise(timings)] + [last_step]
+    stepped = [Timing(t.dts, t.pts, step) for t, step in zip(timings, steps, strict=True)]
+    exact = (
+        None if media_start is None else exact_end(stepped, media_start, length, delayed=delayed)
+    )
+    return [
+        OutSample(ref, t.dts, t.pts - t.dts, t.duration, is_sync)
+        for ref, is_sync, t in zip(refs, sync, exact or stepped, strict=True)
+    ]

@@ -27,7 +27,9 @@ from db.embedded import EmbeddedCluster
 from db.migrate import migrate
 from pool.ffmpeg_binary import find_ffmpeg
 from pool.sample import make_sample
-from tests.matrix import MatrixClip, cut_points, generate_all
+from tests.corpus import recipes
+from tests.corpus.matrix import Corpus, CorpusSource, cut_points
+from tests.mediacheck import decoded_frames, packets
 from tests.servers import Server, ServerFactory, free_port, register, start_server
 
 TEMPLATE_DB = "origin_template"
@@ -156,30 +158,6 @@ def sample_video(session_dir: Path, ffmpeg: str) -> Path:
     return make_sample(ffmpeg, session_dir / "media" / "sample.mp4", duration_s=30, size="320x240")
 
 
-@dataclass(frozen=True)
-class SmartMatrix:
-    """The smart-cut matrix sources, registered, and an origin serving them (defaults)."""
-
-    server: Server
-    clips: list[MatrixClip]
-    database_url: str
-
-
-@pytest.fixture(scope="session")
-def smart_matrix(databases: Databases, session_dir: Path, ffmpeg: str) -> Iterator[SmartMatrix]:
-    dsn = databases.create()
-    sources = generate_all(ffmpeg, session_dir / "media" / "matrix")
-    clips: list[MatrixClip] = []
-    for name, path in sources.items():
-        cuts = ",".join(str(c) for c in cut_points(ffmpeg, path))
-        for clip in register(dsn, path, "--cuts", cuts)["clips"]:
-            clips.append(MatrixClip(name, path, clip))
-    server = start_server(session_dir / "matrix-home", {"DATABASE_URL": dsn})
-    yield SmartMatrix(server, clips, dsn)
-    server.stop()
-    databases.drop(dsn)
-
-
 @pytest.fixture
 def server_factory(session_dir: Path) -> Iterator[ServerFactory]:
     """Start servers on demand (``factory(database_url, **env)``); all stop after the test."""
@@ -236,3 +214,26 @@ def s3_server() -> Iterator[S3Server]:
         yield S3Server(f"http://127.0.0.1:{port}", env)
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def corpus(databases: Databases, session_dir: Path, ffmpeg: str) -> Iterator[Corpus]:
+    """The corpus (tests/corpus/recipes.py) registered through the CLI and served."""
+    dsn = databases.create()
+    paths = recipes.generate_all(ffmpeg)
+
+    def examine(recipe: recipes.Recipe) -> CorpusSource:
+        path = paths[recipe.name]
+        frames = decoded_frames(ffmpeg, path)
+        keys = sorted(p.time for p in packets(ffmpeg, path, "v:0") if p.key)
+        cuts = ",".join(str(c) for c in cut_points(frames, keys))
+        return CorpusSource(recipe, path, frames, keys, register(dsn, path, "--cuts", cuts))
+
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        sources = list(pool.map(examine, recipes.RECIPES))
+    server = start_server(session_dir / "corpus-home", {"DATABASE_URL": dsn})
+    folder = session_dir / "corpus-clips"
+    folder.mkdir()
+    yield Corpus(server, {s.recipe.name: s for s in sources}, folder, dsn)
+    server.stop()
+    databases.drop(dsn)

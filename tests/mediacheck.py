@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -149,3 +151,94 @@ def sequence_parameter_sets(ffmpeg: str, path: Path) -> dict[int, dict[str, int]
         if fields[1] == "seq_parameter_set_id":
             sets.setdefault(int(fields[-1]), current)
     return sets
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One decoded video frame as a player gets it: when it shows, its picture, its size."""
+
+    time: Fraction  # presentation time on the file's own timeline (seconds)
+    md5: str
+    size: tuple[int, int]  # coded width and height (no rotation applied)
+
+
+_SHOWINFO = re.compile(r"\bn:\s*(\d+)\b.*?\bs:(\d+)x(\d+)\b")
+
+
+def decoded_frames(ffmpeg: str, path: Path) -> list[Frame]:
+    """Every decoded video frame at its presentation time, as players time it.
+
+    ``-copyts`` keeps the file's own timestamps (no shift to the first frame)
+    and the demuxer's time base keeps them exact (the encoder's default,
+    one over the frame rate, would round them); ``-noautorotate`` keeps the
+    coded orientation, so sizes and hashes are the encoder's and a wrongly
+    turned picture stands out.
+    """
+    out = subprocess.run(
+        [ffmpeg, "-hide_banner", "-nostdin", "-v", "info", "-copyts", "-noautorotate",
+         "-i", str(path), "-map", "0:v:0", "-vf", "showinfo", "-fps_mode", "passthrough",
+         "-enc_time_base:v", "demux", "-f", "framemd5", "-"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    sizes = [(int(m[2]), int(m[3])) for m in _SHOWINFO.finditer(out.stderr)]
+    time_base = Fraction(1)
+    rows = []
+    for line in out.stdout.splitlines():
+        if line.startswith("#tb 0:"):
+            time_base = Fraction(line.split(":", 1)[1].strip())
+        elif line and line[0] != "#":
+            rows.append([f.strip() for f in line.split(",")])
+    assert len(sizes) == len(rows), (path, len(sizes), len(rows))
+    return [
+        Frame(int(row[2]) * time_base, row[-1], size) for row, size in zip(rows, sizes, strict=True)
+    ]
+
+
+@dataclass(frozen=True)
+class Packet:
+    """One stream-copied packet: presentation time and duration (seconds) and a CRC."""
+
+    time: Fraction
+    duration: Fraction
+    crc: str
+    key: bool
+
+
+def packets(ffmpeg: str, path: Path, stream: str) -> list[Packet]:
+    """The packets of ``stream`` (``"v:0"``, ``"a:0"``) on the file's own timeline."""
+    out = subprocess.run(
+        [ffmpeg, "-nostdin", "-v", "error", "-copyts", "-i", str(path),
+         "-map", f"0:{stream}", "-c", "copy", "-f", "framecrc", "-"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    if "matches no streams" in out.stderr:
+        return []  # the file has no such stream
+    out.check_returncode()
+    time_base = Fraction(1)
+    found = []
+    for line in out.stdout.splitlines():
+        if line.startswith("#tb 0:"):
+            time_base = Fraction(line.split(":", 1)[1].strip())
+        elif line and line[0] != "#":
+            fields = [f.strip() for f in line.split(",")]
+            found.append(
+                Packet(
+                    int(fields[2]) * time_base,
+                    int(fields[3]) * time_base,
+                    fields[5],
+                    _is_key(fields),
+                )
+            )
+    return found
+
+
+_ROTATION = re.compile(r"rotation of (-?[0-9.]+) degrees")
+
+
+def display_rotation(ffmpeg: str, path: Path) -> float:
+    """The video's display-matrix rotation as ffmpeg reports it (degrees, 0 without one)."""
+    out = subprocess.run(
+        [ffmpeg, "-hide_banner", "-nostdin", "-i", str(path)], capture_output=True, text=True
+    )
+    match = _ROTATION.search(out.stderr)
+    return float(match.group(1)) if match else 0.0

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, sync_playwright
 
+from tests.browser.marionette import FIREFOX, Marionette, firefox
+
 CHROMIUM = Path("/usr/bin/chromium")
 # Without these, Chromium keeps trying to reach Google on a closed network.
 CHROMIUM_ARGS = [
@@ -29,3 +31,12 @@ def browser() -> Iterator[Browser]:
         )
         yield chromium
         chromium.close()
+
+
+@pytest.fixture(scope="module")
+def firefox_session() -> Iterator[Marionette]:
+    """Debian's Firefox ESR, headless, driven through Marionette."""
+    if not FIREFOX.exists():
+        pytest.fail(f"{FIREFOX} is missing: make test installs Debian's firefox-esr package")
+    with firefox() as session:
+        yield session

@@ -70,6 +70,14 @@ class Marionette:
     def navigate(self, url: str) -> None:
         self.command("WebDriver:Navigate", {"url": url})
 
+    def call(self, function: str, argument: Any, *, timeout_s: float = 60) -> Any:
+        """Await the JavaScript ``function`` (an async arrow function) on ``argument``."""
+        script = (
+            "const done = arguments[arguments.length - 1];"
+            f"({function})(arguments[0]).then(done, (e) => done({{error: String(e)}}));"
+        )
+        return self.run_async(script, argument, timeout_s=timeout_s)
+
     def run_async(self, script: str, *args: Any, timeout_s: float = 60) -> Any:
         """Run ``script`` in the page; it finishes by calling its last argument with the result."""
         self.command("WebDriver:SetTimeouts", {"script": int(timeout_s * 1000)})

@@ -48,3 +48,51 @@ async (url) => {
   return {currentTime: video.currentTime, error: video.error && video.error.code};
 }
 """
+
+#: Load a clip, grab the first frame painted and the frame at ``mid`` seconds
+#: (as RGBA drawn at ``width`` x ``height``, base64), then play its end.
+#: Reports the duration at load and after the end. Called with one object
+#: ``{url, mid, width, height}``, so Playwright and Marionette run it alike.
+SHOW_CLIP = """
+async ({url, mid, width, height}) => {
+  const video = document.createElement("video");
+  video.muted = true;
+  video.preload = "auto";
+  document.body.append(video);
+  const canvas = document.createElement("canvas");
+  canvas.width = width; canvas.height = height;
+  const context = canvas.getContext("2d", {willReadFrequently: true});
+  const grab = () => {
+    context.drawImage(video, 0, 0, width, height);
+    const pixels = context.getImageData(0, 0, width, height).data;
+    let text = "";
+    for (let i = 0; i < pixels.length; i += 8192) {
+      text += String.fromCharCode.apply(null, pixels.subarray(i, i + 8192));
+    }
+    return btoa(text);
+  };
+  const failed = new Promise((_, reject) => {
+    video.onerror = () => reject(new Error("media error " + (video.error && video.error.code)));
+  });
+  const event = (name) => Promise.race([
+    new Promise((resolve) => video.addEventListener(name, resolve, {once: true})), failed,
+  ]);
+  try {
+    video.src = url;
+    await event("loadeddata");
+    const duration = video.duration;
+    const shape = [video.videoWidth, video.videoHeight];
+    const first = grab();
+    video.currentTime = mid;
+    await event("seeked");
+    const middle = grab();
+    video.currentTime = Math.max(0, duration - 0.25);
+    await event("seeked");
+    await video.play();
+    await event("ended");
+    return {duration, durationAtEnd: video.duration, shape, first, middle, error: null};
+  } catch (error) {
+    return {error: String(error)};
+  }
+}
+"""

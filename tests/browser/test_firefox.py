@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.marionette import FIREFOX, Marionette, firefox
+from tests.browser.marionette import Marionette
 from tests.conftest import Databases
 from tests.mediacheck import timed_frame_hashes
 from tests.servers import Server, register, start_server
@@ -56,14 +56,6 @@ const [url, done] = arguments;
   return {duration: video.duration, first, last: grab()};
 })().then(done, (error) => done({error: String(error)}));
 """ % {"w": WIDTH, "h": HEIGHT}  # noqa: UP031 (the script's braces would need escaping)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Marionette]:
-    if not FIREFOX.exists():
-        pytest.fail(f"{FIREFOX} is missing: make test installs Debian's firefox-esr package")
-    with firefox() as session:
-        yield session
 
 
 @pytest.fixture(scope="module")
@@ -130,24 +122,24 @@ def frames(ffmpeg: str, sample_video: Path) -> dict[str, bytes]:
 
 
 def test_firefox_shows_exactly_the_smart_cut_clip(
-    browser: Marionette, servers: tuple[dict[str, Any], dict[str, Server]],
+    firefox_session: Marionette, servers: tuple[dict[str, Any], dict[str, Server]],
     frames: dict[str, bytes],
 ) -> None:  # fmt: skip
     clip, started = servers
-    seen = shown(browser, started["smart"], clip)
+    seen = shown(firefox_session, started["smart"], clip)
     assert seen["duration"] == pytest.approx(float(END - START), abs=0.05)
     assert nearest(seen["first"], frames) == "first"
     assert nearest(seen["last"], frames) == "last"
 
 
 def test_firefox_shows_the_pre_roll_of_an_edit_list_clip(
-    browser: Marionette, servers: tuple[dict[str, Any], dict[str, Server]],
+    firefox_session: Marionette, servers: tuple[dict[str, Any], dict[str, Server]],
     frames: dict[str, bytes],
 ) -> None:  # fmt: skip
     """The reason for the smart cut (NOTES.md). Should Firefox start honouring the
     edit list's start, this fails, and ORIGIN_PRECISION=editlist becomes an option
     worth reconsidering for cheaper cold cuts."""
     clip, started = servers
-    seen = shown(browser, started["editlist"], clip)
+    seen = shown(firefox_session, started["editlist"], clip)
     assert nearest(seen["first"], frames) == "keyframe before the cut"
     assert nearest(seen["last"], frames) != "last"

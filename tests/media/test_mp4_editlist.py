@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pool.mp4_boxes import Mp4Error
+from pool.mp4_boxes import Mp4Error, file_reader, read_moov
 from pool.mp4_editlist import trim_presentation
 from tests.mediacheck import frame_hashes, source_frame_hashes
 
@@ -40,16 +40,14 @@ def test_b_frame_copy_ends_exactly_after_trimming(
     assert before[: len(after)] == after
 
 
-def test_track_without_edit_list_gets_one_and_offsets_shift(
-    ffmpeg: str, sample_video: Path, tmp_path: Path
-) -> None:
+def test_track_without_edit_list_gets_one(ffmpeg: str, sample_video: Path, tmp_path: Path) -> None:
     clip = stream_copy(ffmpeg, sample_video, tmp_path / "c.mp4", "0", "10", "-use_editlist", "0")
     full = frame_hashes(ffmpeg, clip)
-    size_before = clip.stat().st_size
     trim_presentation(clip, Fraction(5))
-    assert clip.stat().st_size > size_before  # edts boxes inserted, mdat moved
+    moov = read_moov(*file_reader(clip))
+    assert all(trak.descend(b"edts", b"elst") for trak in moov.find_all(b"trak"))
     assert frame_hashes(ffmpeg, clip) == full[:150]
-    # The audio still decodes: chunk offsets were shifted with the media.
+    # The audio still decodes from the file written anew.
     subprocess.run(
         [ffmpeg, "-v", "error", "-xerror", "-i", str(clip), "-map", "0:a:0", "-f", "null", "-"],
         check=True,

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import SmartMatrix
+from tests.corpus.matrix import CASES, Corpus
 from tests.http.test_observability import Samples, delta, json_lines, scrape, value
 from tests.mediacheck import frame_hashes, source_frame_hashes, stream_durations
 from tests.reliability.test_processes import make_wrapper, wait_for_no_ffmpeg
@@ -34,9 +34,12 @@ def get_measured(server: Server, url: str) -> tuple[Samples, httpx.Response, Sam
         return before, answer, scrape(http)
 
 
-def head_copy_tail_clips(matrix: SmartMatrix) -> list[dict[str, object]]:
-    """Per closed-GOP source, the clip that starts mid-GOP with a keyframe inside."""
-    return [c.clip for c in matrix.clips if "closed-gop" in c.source or "main" in c.source][3::6]
+def head_copy_tail_clips(corpus: Corpus) -> list[dict[str, object]]:
+    """Two closed-GOP sources' clips that start mid-GOP with a keyframe inside."""
+    keyframe_inside = CASES.index("keyframe inside")
+    return [
+        corpus.sources[name].clips[keyframe_inside] for name in ("ff-1080p-2997", "gst-x264-qtmux")
+    ]
 
 
 def test_metrics_and_logs_describe_each_smart_cut(
@@ -105,26 +108,26 @@ def test_a_non_h264_source_falls_back_to_the_edit_list(
 
 
 def test_a_clip_needing_a_long_re_encode_uses_the_edit_list(
-    smart_matrix: SmartMatrix, server_factory: ServerFactory
+    corpus: Corpus, server_factory: ServerFactory
 ) -> None:
     # The open-GOP source has no IDR frame after its first: a clip starting
     # later would be re-encoded whole. Above the limit it is stream-copied.
-    clip = next(c for c in smart_matrix.clips if "open-gop" in c.source and c.start > 0)
-    server = server_factory(smart_matrix.database_url, ORIGIN_SMART_MAX_REENCODE_S="0.1")
+    clip = corpus.sources["ff-open-gop"].clips[CASES.index("keyframe inside")]
+    server = server_factory(corpus.database_url, ORIGIN_SMART_MAX_REENCODE_S="0.1")
     with server.client() as http:
         before = scrape(http)
-        assert http.get(clip.clip["url"]).status_code == 200
+        assert http.get(clip["url"]).status_code == 200
         after = scrape(http)
     assert delta(before, after, "origin_smartcut_fallbacks_total", reason="reencode_too_long") == 1
 
 
-def test_two_processes_cut_identical_bytes(smart_matrix: SmartMatrix, session_dir: Path) -> None:
-    clips = head_copy_tail_clips(smart_matrix)
+def test_two_processes_cut_identical_bytes(corpus: Corpus, session_dir: Path) -> None:
+    clips = head_copy_tail_clips(corpus)
     assert len(clips) == 2
     bodies = []
     for n in range(2):
         server = start_server(
-            session_dir / f"determinism-{n}", {"DATABASE_URL": smart_matrix.database_url}
+            session_dir / f"determinism-{n}", {"DATABASE_URL": corpus.database_url}
         )
         try:
             with server.client() as http:

@@ -32,7 +32,7 @@ def test_file_mode_argv_is_exactly_the_recipe() -> None:
     argv = build_clip_argv("/bin/ffmpeg", request(), "file:/cache/x.tmp")
     assert argv == [
         "/bin/ffmpeg", "-nostdin", "-hide_banner", "-v", "error",
-        "-ss", "123.4", "-i", "file:/media/src.mp4", "-t", "10",
+        "-seek_timestamp", "1", "-ss", "123.4", "-i", "file:/media/src.mp4", "-t", "10",
         "-map", "0:v:0", "-map", "0:a:0?", "-c", "copy",
         "-map_metadata", "-1", "-map_chapters", "-1",
         "-fflags", "+bitexact", "-flags:v", "+bitexact", "-flags:a", "+bitexact",
