@@ -25,6 +25,11 @@ class SourceRecord:
     size_bytes: int
     identity: str
     created_at: datetime
+    rotation: int = 0  # clockwise degrees players turn the coded picture
+    display_width: int = 0
+    display_height: int = 0
+    precision: str | None = None  # "smart" or "editlist"; None if not recorded
+    precision_reason: str | None = None
     clip_count: int = 0
 
     @property
@@ -49,6 +54,11 @@ class SourceRecord:
             size_bytes=row["size_bytes"],
             identity=row["identity"],
             created_at=row["created_at"],
+            rotation=row["rotation"],
+            display_width=row["display_width"],
+            display_height=row["display_height"],
+            precision=row["precision"],
+            precision_reason=row["precision_reason"],
             clip_count=row.get("clip_count", 0),
         )
 

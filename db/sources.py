@@ -13,7 +13,8 @@ from db.errors import NotFound, SourceExists
 from db.records import ClipRecord, SourceRecord
 
 _SOURCE_COLUMNS = """s.id, s.uri, s.duration, s.container, s.video_codec, s.audio_codec,
-    s.width, s.height, s.frame_count, s.keyframes, s.size_bytes, s.identity, s.created_at"""
+    s.width, s.height, s.frame_count, s.keyframes, s.size_bytes, s.identity, s.created_at,
+    s.rotation, s.display_width, s.display_height, s.precision, s.precision_reason"""
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,11 @@ class NewSource:
     keyframes: Sequence[float]
     size_bytes: int
     identity: str
+    rotation: int
+    display_width: int
+    display_height: int
+    precision: str
+    precision_reason: str | None
 
 
 async def add_source(
@@ -41,12 +47,15 @@ async def add_source(
         async with conn.transaction():
             row = await conn.fetchrow(
                 f"""INSERT INTO source_videos AS s (uri, duration, container, video_codec,
-                        audio_codec, width, height, frame_count, keyframes, size_bytes, identity)
-                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                        audio_codec, width, height, frame_count, keyframes, size_bytes, identity,
+                        rotation, display_width, display_height, precision, precision_reason)
+                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,
+                            $12, $13, $14, $15, $16)
                     RETURNING {_SOURCE_COLUMNS}""",
                 new.uri, new.duration, new.container, new.video_codec, new.audio_codec,
                 new.width, new.height, new.frame_count, list(new.keyframes),
-                new.size_bytes, new.identity,
+                new.size_bytes, new.identity, new.rotation, new.display_width,
+                new.display_height, new.precision, new.precision_reason,
             )  # fmt: skip
             clip_rows = await conn.fetch(
                 """INSERT INTO clips (source_id, start_s, end_s)

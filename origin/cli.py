@@ -79,7 +79,7 @@ def _parse_cuts(raw: str) -> list[Decimal]:
 
 
 async def cmd_sources_add(conn: Connection, args: argparse.Namespace, settings: Settings) -> None:
-    source, clips = await register_source(
+    registered = await register_source(
         conn,
         args.uri,
         ffmpeg=find_ffmpeg(settings.ffmpeg),
@@ -87,20 +87,23 @@ async def cmd_sources_add(conn: Connection, args: argparse.Namespace, settings: 
         every=to_time(args.every, what="--every") if args.every is not None else None,
         cuts=_parse_cuts(args.cuts) if args.cuts is not None else None,
     )
+    source, clips = registered.source, registered.clips
+    for warning in registered.warnings:
+        print(f"origin: warning: {warning}", file=sys.stderr)
     if args.json:
         _print_json(
             {
-                "id": source.id,
-                "uri": source.uri,
-                "duration": float(source.duration),
+                **source_json(source),
                 "clips": [clip_json(c, settings.signing_key_list) for c in clips],
+                "warnings": registered.warnings,
             }
         )
         return
     audio = source.audio_codec or "no audio"
     print(
-        f"source {source.id}: {source.uri} ({source.duration} s, {source.width}x{source.height} "
-        f"{source.video_codec}/{audio}, {len(source.keyframes)} keyframes, {len(clips)} clips)"
+        f"source {source.id}: {source.uri} ({source.duration} s, "
+        f"{source.display_width}x{source.display_height} {source.video_codec}/{audio}, "
+        f"{len(source.keyframes)} keyframes, {len(clips)} clips, {source.precision} cut)"
     )
     _print_clips(clips, settings)
 

@@ -42,7 +42,9 @@ async def _prepare(settings: Settings, source_file: str | None) -> tuple[SourceR
         if existing:
             source = existing[0]
         else:
-            source, _ = await register_source(conn, source_file, ffmpeg=ffmpeg, sources=sources)
+            source = (
+                await register_source(conn, source_file, ffmpeg=ffmpeg, sources=sources)
+            ).source
         first = (await clip_store.list_clips(conn, source.id))[0]
     finally:
         await conn.close()

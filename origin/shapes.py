@@ -27,12 +27,18 @@ def clip_details_json(clip: ClipRecord, signing_keys: Sequence[bytes]) -> dict[s
 
 
 def source_json(source: SourceRecord) -> dict[str, Any]:
-    """``{"id", "uri", "duration", "clip_count"}`` (stable, INTERFACE.md)."""
+    """``{"id", "uri", "duration", "clip_count"}`` (stable, INTERFACE.md), plus how
+    players show it (display size after rotation) and how its clips are cut."""
     return {
         "id": source.id,
         "uri": source.uri,
         "duration": float(source.duration),
         "clip_count": source.clip_count,
+        "display_width": source.display_width,
+        "display_height": source.display_height,
+        "rotation": source.rotation,
+        "precision": source.precision,
+        "precision_reason": source.precision_reason,
     }
 
 
@@ -42,7 +48,7 @@ def source_details_json(source: SourceRecord) -> dict[str, Any]:
         **source_json(source),
         "video_codec": source.video_codec,
         "audio_codec": source.audio_codec,
-        "width": source.width,
+        "width": source.width,  # coded size
         "height": source.height,
         "keyframe_count": len(source.keyframes),
     }

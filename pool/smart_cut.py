@@ -41,7 +41,7 @@ from pool.mp4_boxes import Box, Mp4Error, file_reader, parse_boxes
 from pool.mp4_index import Movie, Sample, Track, read_movie
 from pool.mp4_timing import Timing, exact_end
 from pool.mp4_writer import OutSample, OutTrack, SampleRef, write_mp4
-from pool.request import ClipRequest
+from pool.request import ClipRequest, Precision
 from pool.smart_plan import CutPlan, Reencode, SmartCutUnsupported, plan_cut, shown_frames
 from pool.source_reader import LocalReader, SourceReader, open_reader
 
@@ -443,7 +443,73 @@ class SmartCut:
         self._source.reader.close()
 
 
+@dataclass(frozen=True)
+class SourcePrecision:
+    """How clips of a source will be cut, and why (for registration and the API)."""
+
+    precision: Precision  # "smart" or "editlist"
+    reason: str | None  # why the edit list; or what limits the smart cut; None: nothing
+
+
+#: Sync samples after the first that are checked for IDR pictures.
+_OPEN_GOP_PROBES = 3
+
+#: Sample-entry codes in words, for reasons shown to users.
+_CODEC_NAMES = {
+    "hvc1": "HEVC", "hev1": "HEVC", "av01": "AV1", "vp09": "VP9", "mp4v": "MPEG-4 Part 2",
+    "avc3": "H.264 with in-band parameter sets (avc3)",
+}  # fmt: skip
+
+_WHY = {
+    "container": "{detail}: the smart cut reads only unfragmented MP4 and MOV files",
+    "codec": "{detail} video: the smart cut re-encodes H.264 only",
+    "h264_profile": "H.264 {detail}: the smart cut re-encodes 8-bit 4:2:0 H.264 only",
+    "no_video": "no video track the smart cut can read",
+    "bitstream": "{detail}",
+}
+
+
+def assess_source(source_input: str, identity: str, spool: Path) -> SourcePrecision:
+    """What the smart cut can do with a source, from its index and a few keyframes.
+
+    Blocking: run it in a thread. ``spool`` is a file a remote reader may use.
+    Open-GOP sources (keyframes that are not IDR pictures) are smart-cut,
+    but a clip with no IDR inside is re-encoded whole, up to
+    ``ORIGIN_SMART_MAX_REENCODE_S``, and cut with the edit list beyond it.
+    """
+    reader = open_reader(source_input, identity, spool)
+    try:
+        try:
+            movie = read_movie(reader.read_at, reader.size)
+            video, config = _h264_track(movie)
+        except (Mp4Error, struct.error) as exc:
+            return SourcePrecision("editlist", _WHY["container"].format(detail=exc))
+        except SmartCutUnsupported as exc:
+            detail = str(exc).partition(": ")[2]
+            detail = _CODEC_NAMES.get(detail, detail) if exc.reason == "codec" else detail
+            return SourcePrecision(
+                "editlist", _WHY.get(exc.reason, "{detail}").format(detail=detail)
+            )
+        source = _Source(reader, video, movie.first(b"soun"), config, {})
+        syncs = [i for i, s in enumerate(video.samples) if s.sync][1 : 1 + _OPEN_GOP_PROBES]
+        try:
+            open_gop = not all(source.is_idr(i) for i in syncs)
+        except SmartCutUnsupported as exc:
+            return SourcePrecision("editlist", str(exc))
+    finally:
+        reader.close()
+    if open_gop:
+        return SourcePrecision(
+            "smart",
+            "open GOP (keyframes are not IDR pictures): a clip with no IDR inside is "
+            "re-encoded whole, or cut with the edit list when that is too long",
+        )
+    return SourcePrecision("smart", None)
+
+
 # -- helpers -----------------------------------------------------------------
+
+_CHROMA = {0: "4:0:0", 1: "4:2:0", 2: "4:2:2", 3: "4:4:4"}
 
 
 def _h264_track(movie: Movie) -> tuple[Track, avc.AvcConfig]:
@@ -456,7 +522,9 @@ def _h264_track(movie: Movie) -> tuple[Track, avc.AvcConfig]:
     for sps in config.sps:
         fmt = avc.sps_format(sps)
         if fmt.profile not in avc.X264_PROFILES or fmt.chroma_format != 1 or fmt.bit_depth != 8:
-            raise SmartCutUnsupported("h264_profile", f"profile {fmt.profile}, {fmt.bit_depth}-bit")
+            chroma = _CHROMA.get(fmt.chroma_format, "?")
+            detail = f"profile {fmt.profile}, {fmt.bit_depth}-bit {chroma}"
+            raise SmartCutUnsupported("h264_profile", detail)
     if config.length_size != 4:
         raise SmartCutUnsupported("h264_profile", "NAL length size is not 4")
     return video, config

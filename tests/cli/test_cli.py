@@ -59,7 +59,10 @@ def test_sources_add_tiles_the_sample_and_stores_its_keyframes(
     database_url: str, sample_video: Path, ffmpeg: str
 ) -> None:
     added = ok_json("sources", "add", str(sample_video), database_url=database_url)
-    assert set(added) == {"id", "uri", "duration", "clips"}
+    assert set(added) == {*SOURCE_KEYS, "clips", "warnings"}
+    assert added["warnings"] == []
+    assert (added["precision"], added["precision_reason"]) == ("smart", None)
+    assert (added["display_width"], added["display_height"], added["rotation"]) == (320, 240, 0)
     assert added["uri"] == sample_video.resolve().as_uri()
     assert added["duration"] == pytest.approx(30.0)
     clips = added["clips"]
@@ -81,6 +84,13 @@ def test_sources_add_tiles_the_sample_and_stores_its_keyframes(
     assert stored == pytest.approx([float(t) for t in range(0, 30, 2)])
 
 
+#: `sources list --json`: the stable keys of INTERFACE.md, then display and precision.
+SOURCE_KEYS = {
+    "id", "uri", "duration", "clip_count",
+    "display_width", "display_height", "rotation", "precision", "precision_reason",
+}  # fmt: skip
+
+
 def test_sources_add_with_cuts_and_every(database_url: str, sample_video: Path) -> None:
     by_cuts = ok_json(
         "sources", "add", str(sample_video), "--cuts", "12.5,5", database_url=database_url
@@ -97,7 +107,7 @@ def test_sources_add_with_cuts_and_every(database_url: str, sample_video: Path) 
 
     listed = ok_json("sources", "list", database_url=database_url)
     assert [(s["id"], s["clip_count"]) for s in listed] == [(by_cuts["id"], 3), (by_every["id"], 5)]
-    assert set(listed[0]) == {"id", "uri", "duration", "clip_count"}
+    assert set(listed[0]) == SOURCE_KEYS
     only_second = ok_json(
         "clips", "list", "--source", str(by_every["id"]), database_url=database_url
     )

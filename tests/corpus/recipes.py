@@ -200,6 +200,24 @@ RECIPES: tuple[Recipe, ...] = (
         ),
     ),
     Recipe(
+        "ff-no-editlist-video-only",
+        "ffmpeg libx264, -use_editlist 0, no audio",
+        "the first frame at 0.0667 s and nothing else starting earlier",
+        (
+            (
+                _ffmpeg(
+                    "320x240",
+                    "30",
+                    4,
+                    (*X264_B, *_gop(30)),
+                    audio=False,
+                    extra=("-use_editlist", "0", "-movflags", "+faststart"),
+                ),
+            ),
+        ),
+        audio=False,
+    ),
+    Recipe(
         "ff-moov-at-end",
         "ffmpeg libx264, no +faststart",
         "index after the media, 24 fps",

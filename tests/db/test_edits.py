@@ -26,7 +26,8 @@ def new_source(uri: str = "file:///s.mp4", duration: str = "60", frames: int = 1
     return NewSource(
         uri=uri, duration=D(duration), container="mp4", video_codec="h264", audio_codec="aac",
         width=320, height=240, frame_count=frames, keyframes=[0.0, 2.0], size_bytes=1,
-        identity="i",
+        identity="i", rotation=0, display_width=320, display_height=240, precision="smart",
+        precision_reason=None,
     )  # fmt: skip
 
 

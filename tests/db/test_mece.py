@@ -11,8 +11,8 @@ import pytest
 pytestmark = pytest.mark.anyio
 
 SOURCE_SQL = """INSERT INTO source_videos (uri, duration, container, video_codec, width, height,
-                    frame_count, keyframes, size_bytes, identity)
-                VALUES ($1, $2, 'mp4', 'h264', 320, 240, 900, '{0,2,4}', 1000, 'x')
+                    frame_count, keyframes, size_bytes, identity, display_width, display_height)
+                VALUES ($1, $2, 'mp4', 'h264', 320, 240, 900, '{0,2,4}', 1000, 'x', 320, 240)
                 RETURNING id"""
 
 
