@@ -5,7 +5,7 @@ this key, or start one (single flight) → wait for a slot (or Saturated) →
 cut into a temp file → rename into the cache. A file clip is cut by the smart
 cut (pool/smart_cut.py: at most one ffmpeg run, for the frames it re-encodes)
 when the request asks for it and the source allows, else by one ffmpeg stream
-copy whose edit list is then trimmed (pool/mp4_editlist.py).
+copy written again with exact edit lists and timing (pool/mp4_editlist.py).
 
 Every ffmpeg run lives in a task the pool owns, never in a caller's task: a
 caller that is cancelled (client gone) only drops its interest, and the pool
@@ -331,14 +331,20 @@ class ClipPool:
             channel.close()
 
     async def _trim_end(self, temp: Path, request: ClipRequest) -> None:
-        """Cut the presentation off exactly at the clip's end (see pool/mp4_editlist.py).
+        """Make the copy show exactly the clip: first frame on time, end at the clip's end.
 
-        Only a regular MP4 has edit lists to trim; a fragmented one cannot carry them.
+        See pool/mp4_editlist.py. Only a regular MP4 has edit lists; a
+        fragmented one cannot carry them.
         """
         if request.mode != "file":
             return
+        # The file is written again in a thread that cannot be interrupted: wait
+        # for it even when cancelled, so it never recreates a discarded temp.
+        trimming = asyncio.ensure_future(
+            asyncio.to_thread(trim_presentation, temp, Fraction(request.duration))
+        )
         try:
-            await asyncio.to_thread(trim_presentation, temp, Fraction(request.duration))
+            await await_uncancellable(trimming)
         except Mp4Error as exc:
             raise RunFailed(0, message=f"cannot trim the clip: {exc}") from exc
 

@@ -77,7 +77,8 @@ def trim_presentation(path: Path, duration: Fraction) -> None:
     source time minus the clip's start); see :func:`_exact_edits`. The file
     is replaced atomically by one written anew.
     """
-    temp = path.with_name(path.name + ".elst")
+    # Ends in .tmp like the cache's own temporaries: a crash leaves nothing it keeps.
+    temp = path.with_name(path.name + ".elst.tmp")
     try:
         with path.open("rb") as src:
 

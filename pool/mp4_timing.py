@@ -42,9 +42,10 @@ def exact_end(
     ``length`` how long it shows it; ``delayed`` says an empty edit comes
     first. Samples before that window (a stream copy's pre-roll) keep their
     presentation times too; the reference frames after it are moved to just
-    after its end (they are decoded, never shown). Returns
-    None when no valid timing exists (too few ticks between samples); the
-    caller keeps the old one.
+    after its end (they are decoded, never shown). A delayed track's steps add
+    up to ``length`` when its samples leave enough ticks for it. Returns None
+    when no valid timing exists (nothing shown, or a hidden frame decoded after
+    the last one shown); the caller keeps the old one.
     """
     if not samples:
         return None
