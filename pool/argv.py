@@ -3,10 +3,12 @@
 Both forms stream-copy (no re-encoding) ``[start, end)`` of the first video
 and, if present, the first audio stream:
 
-- ``file``: a regular MP4 with its index up front (``+faststart``). ffmpeg
-  starts the copy at the keyframe before ``start`` and writes an edit list that
-  hides that pre-roll, so players begin at the exact frame (NOTES.md). Do not
-  add ``-avoid_negative_ts make_zero``: it removes that edit list.
+- ``file``: a regular MP4, index last. ffmpeg starts the copy at the keyframe
+  before ``start`` and writes an edit list that hides that pre-roll, so players
+  begin at the exact frame (NOTES.md). Do not add ``-avoid_negative_ts
+  make_zero``: it removes that edit list. :mod:`pool.mp4_editlist` then makes
+  the edit lists exact and puts the index first, in one pass (``+faststart``
+  would be another).
 - ``pipe``: a fragmented MP4 that can be written to a pipe as it is cut. It
   cannot carry the edit list, so its pre-roll is shown; it is the fallback form.
 - ``jpeg``: the thumbnail: the one frame at ``start`` (decoded from the keyframe
@@ -34,10 +36,8 @@ _DETERMINISTIC = [
     "-flags:a", "+bitexact",
 ]  # fmt: skip
 
-_MOVFLAGS = {
-    "file": "+faststart",
-    "pipe": "frag_keyframe+empty_moov+default_base_moof",
-}
+#: Fragmenting flags of the pipe form (the file form uses the muxer's defaults).
+_PIPE_MOVFLAGS = ("-movflags", "frag_keyframe+empty_moov+default_base_moof")
 
 
 def _seek(request: ClipRequest) -> list[str]:
@@ -90,7 +90,7 @@ def build_clip_argv(ffmpeg: str, request: ClipRequest, output: str) -> list[str]
         "-map", "0:a:0?",
         "-c", "copy",
         *_DETERMINISTIC,
-        "-movflags", _MOVFLAGS[request.mode],
+        *(_PIPE_MOVFLAGS if request.mode == "pipe" else ()),
         "-f", "mp4",
         "-y",
         output,

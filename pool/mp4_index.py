@@ -76,6 +76,15 @@ def read_movie(read_at: ReadAt, file_size: int) -> Movie:
     return Movie(tuple(read_track(trak, movie_timescale) for trak in moov.find_all(b"trak")))
 
 
+def media_timescale_of(trak: Box) -> int:
+    """A track's ``mdhd`` timescale: the unit of its samples' times."""
+    mdhd = _require(trak, b"mdia", b"mdhd")
+    timescale = int(struct.unpack_from(">I", mdhd.payload, 20 if mdhd.version == 1 else 12)[0])
+    if timescale <= 0:
+        raise Mp4Error("track timescale is zero")
+    return timescale
+
+
 def movie_timescale_of(moov: Box) -> int:
     """The ``mvhd`` timescale: the unit of edit-list and track durations."""
     mvhd = _require(moov, b"mvhd")
@@ -214,10 +223,7 @@ def read_track(trak: Box, movie_timescale: int | None = None) -> Track:
     """
     tkhd = _require(trak, b"tkhd")
     track_id = int(struct.unpack_from(">I", tkhd.payload, 20 if tkhd.version == 1 else 12)[0])
-    mdhd = _require(trak, b"mdia", b"mdhd")
-    timescale = int(struct.unpack_from(">I", mdhd.payload, 20 if mdhd.version == 1 else 12)[0])
-    if timescale <= 0:
-        raise Mp4Error("track timescale is zero")
+    timescale = media_timescale_of(trak)
     stbl = _require(trak, b"mdia", b"minf", b"stbl")
     entries = _sample_entries(_require(stbl, b"stsd"))
     if len(entries) != 1:

@@ -16,24 +16,31 @@ def frame_hashes(ffmpeg: str, path: Path, *, select: str | None = None) -> list[
     return [row[-1] for row in rows]
 
 
-def _listing(
-    ffmpeg: str, path: Path, muxer: str, *options: str, input_options: tuple[str, ...] = ()
-) -> tuple[Fraction, list[list[str]]]:
-    """ffmpeg's per-frame (framemd5) or per-packet (framecrc) listing of the first video
-    stream: its time base and each row's fields."""
-    out = subprocess.run(
-        [ffmpeg, "-v", "error", *input_options, "-i", str(path), "-map", "0:v:0", *options,
-         "-f", muxer, "-"],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
+def _rows(listing: str) -> tuple[Fraction, list[list[str]]]:
+    """A framemd5/framecrc listing's first time base and each row's fields."""
     time_base = Fraction(1)
     rows = []
-    for line in out.stdout.splitlines():
+    for line in listing.splitlines():
         if line.startswith("#tb 0:"):
             time_base = Fraction(line.split(":", 1)[1].strip())
         elif line and line[0] != "#":
             rows.append([f.strip() for f in line.split(",")])
     return time_base, rows
+
+
+def _listing(
+    ffmpeg: str, path: Path, muxer: str, *options: str, input_options: tuple[str, ...] = ()
+) -> tuple[Fraction, list[list[str]]]:
+    """ffmpeg's per-frame (framemd5) or per-packet (framecrc) listing of the first video
+    stream, on the file's own timeline and in its coded orientation: its time base and
+    each row's fields."""
+    out = subprocess.run(
+        [ffmpeg, "-v", "error", "-copyts", "-noautorotate", *input_options, "-i", str(path),
+         "-map", "0:v:0",
+         *options, "-enc_time_base:v", "demux", "-f", muxer, "-"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return _rows(out.stdout)
 
 
 def _is_key(packet: list[str]) -> bool:
@@ -53,9 +60,7 @@ def source_frame_hashes(ffmpeg: str, source: Path, start: Fraction, end: Fractio
     Exact arithmetic on timestamps: a float ``select`` filter misjudges frames
     that sit exactly on a cut.
     """
-    frames = timed_frame_hashes(ffmpeg, source)
-    first = frames[0][0] if frames else Fraction(0)
-    return [md5 for t, md5 in frames if start <= t - first < end]
+    return [md5 for t, md5 in timed_frame_hashes(ffmpeg, source) if start <= t < end]
 
 
 def stream_durations(ffmpeg: str, path: Path) -> dict[str, float]:
@@ -81,18 +86,6 @@ def stream_durations(ffmpeg: str, path: Path) -> dict[str, float]:
             starts[index] = min(starts.get(index, pts), pts)
             ends[index] = max(ends.get(index, pts + dur), pts + dur)
     return {kinds[i]: float((ends[i] - starts[i]) * bases[i]) for i in ends}
-
-
-def keyframe_times(ffmpeg: str, path: Path) -> list[Fraction]:
-    """Presentation times of the video's keyframes (packets ffmpeg flags as key)."""
-    time_base, packets = _listing(ffmpeg, path, "framecrc", "-c", "copy")
-    return sorted(int(p[2]) * time_base for p in packets if _is_key(p))
-
-
-def first_packet_is_key(ffmpeg: str, path: Path) -> bool:
-    """True when the first video packet in decode order is flagged as a keyframe."""
-    _, [packet] = _listing(ffmpeg, path, "framecrc", "-c", "copy", "-frames:v", "1")
-    return _is_key(packet)
 
 
 def frame_hashes_ignoring_edit_lists(ffmpeg: str, path: Path) -> list[str]:
@@ -181,13 +174,7 @@ def decoded_frames(ffmpeg: str, path: Path) -> list[Frame]:
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     sizes = [(int(m[2]), int(m[3])) for m in _SHOWINFO.finditer(out.stderr)]
-    time_base = Fraction(1)
-    rows = []
-    for line in out.stdout.splitlines():
-        if line.startswith("#tb 0:"):
-            time_base = Fraction(line.split(":", 1)[1].strip())
-        elif line and line[0] != "#":
-            rows.append([f.strip() for f in line.split(",")])
+    time_base, rows = _rows(out.stdout)
     assert len(sizes) == len(rows), (path, len(sizes), len(rows))
     return [
         Frame(int(row[2]) * time_base, row[-1], size) for row, size in zip(rows, sizes, strict=True)
@@ -214,22 +201,8 @@ def packets(ffmpeg: str, path: Path, stream: str) -> list[Packet]:
     if "matches no streams" in out.stderr:
         return []  # the file has no such stream
     out.check_returncode()
-    time_base = Fraction(1)
-    found = []
-    for line in out.stdout.splitlines():
-        if line.startswith("#tb 0:"):
-            time_base = Fraction(line.split(":", 1)[1].strip())
-        elif line and line[0] != "#":
-            fields = [f.strip() for f in line.split(",")]
-            found.append(
-                Packet(
-                    int(fields[2]) * time_base,
-                    int(fields[3]) * time_base,
-                    fields[5],
-                    _is_key(fields),
-                )
-            )
-    return found
+    time_base, rows = _rows(out.stdout)
+    return [Packet(int(r[2]) * time_base, int(r[3]) * time_base, r[5], _is_key(r)) for r in rows]
 
 
 _ROTATION = re.compile(r"rotation of (-?[0-9.]+) degrees")
