@@ -59,7 +59,7 @@ SOURCE = REPO / ".origin" / "bench" / f"source-1080p{SOURCE_FPS}-{SOURCE_SECONDS
 COLD_TARGET = 1.5  # origin cold (file mode, edit list) total ÷ raw ffmpeg
 WARM_TARGET = 3.0  # origin warm total ÷ nginx mp4 module
 
-RAW = "raw ffmpeg (the origin's argv, to a file)"
+RAW = "raw ffmpeg (the origin's argv + `+faststart`, to a file)"
 FULL = "full re-encode of the clip (ffmpeg, x264 veryfast crf 16)"
 COLD = "origin cold, file mode, edit list"
 SMART = "origin cold, smart cut (default)"
@@ -80,7 +80,7 @@ FULL_RUNS = 5
 
 # The steps of a cold file-mode request after its cache miss, timed one by one.
 CUT = "ffmpeg, the same argv"
-TRIM = "trim the edit list (`trim_presentation`, in place)"
+TRIM = "exact edit lists, index first (`trim_presentation`)"
 COMMIT = "commit (`replace_into_place`: rename into the cache)"
 # The same for a cold smart-cut request (pool.clip_pool.ClipPool._smart_cut).
 PREPARE = "`smart_cut.prepare` (index, plan, read the span, decoder inputs)"
@@ -189,6 +189,12 @@ def run_ffmpeg(argv: Sequence[str], output: Path) -> Sample:
     start = time.perf_counter()
     subprocess.run(argv, check=True, stdin=subprocess.DEVNULL, capture_output=True)
     return Sample(None, time.perf_counter() - start, output.stat().st_size)
+
+
+def index_first(argv: list[str]) -> list[str]:
+    """``argv`` writing an MP4 whose index comes first, as plain ffmpeg would."""
+    at = argv.index("-f")
+    return [*argv[:at], "-movflags", "+faststart", *argv[at:]]
 
 
 def cold_steps(
@@ -549,7 +555,7 @@ def measure(runs: int, wrk_seconds: int) -> tuple[Results, ProbeResult]:
                 clip_id=clip_id, version=1, source_input="file:" + str(source),
                 source_identity="bench", start=span.start, end=span.end, mode="file",
             )  # fmt: skip
-            argv = build_clip_argv(ffmpeg, request, "file:" + str(raw_out))
+            argv = index_first(build_clip_argv(ffmpeg, request, "file:" + str(raw_out)))
             smart_request = dataclasses.replace(request, precision="smart")
             nginx_url = f"/source/{source.name}?start={span.start}&end={span.end}"
             step_argv = build_clip_argv(ffmpeg, request, "file:" + str(work / "step.tmp"))
@@ -749,16 +755,20 @@ def render(results: Results, facts: ProbeResult, elapsed_s: float, ffmpeg: str) 
         "warm-up pass), all on 127.0.0.1, except the full re-encode: it runs after all the "
         "others, its runs in a row, so that its seconds of full CPU do not land before the "
         "same fast contender in every rotation:",
-        f'  - *{RAW}*: `pool.argv.build_clip_argv` for a `mode="file"` request, run as a '
-        "subprocess end to end. The cold baseline: no HTTP, no trim, no rename.",
+        f'  - *{RAW}*: `pool.argv.build_clip_argv` for a `mode="file"` request, with '
+        "`-movflags +faststart` so that ffmpeg alone writes what the origin serves, an MP4 "
+        "with its index first (the origin's own argv leaves that pass to "
+        "`trim_presentation`, which writes the exact index first in its one copy), run as "
+        "a subprocess end to end. The cold baseline: no HTTP, no edit lists, no rename.",
         f"  - *{FULL}*: `ffmpeg -ss <start> -i <source> -t <duration>` with "
         f"`{' '.join(FULL_ENCODER)} -c:a copy -movflags +faststart` to a file, run as a "
         "subprocess end to end: what the smart cut avoids. x264's default threads (all CPUs) "
-        "and B-frames; the smart cut's own encoder has `-bf 0 -threads 1`.",
+        "and B-frames; the smart cut's own encoder has `-bf 0 -threads 2`.",
         f"  - *{COLD}*: `python -m origin serve` with `ORIGIN_PRECISION=editlist` (1 uvicorn "
         "worker, private PostgreSQL cluster), full GET of the clip URL after deleting the "
         "cached file (`ClipCache.lookup` treats a deleted file as a miss), so every request "
-        "stream-copies, trims the edit list, renames the file into the cache and sends it.",
+        "stream-copies, writes exact edit lists and the index first, renames the file into the "
+        "cache and sends it.",
         f"  - *{SMART}*: a second file-mode server with `ORIGIN_PRECISION=smart` (the default), "
         "the same database and its own cache directory, cache file deleted before each request, "
         "so every request runs `pool.smart_cut` (plan, x264 for the frames before the first "

@@ -24,7 +24,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import BinaryIO
 
-from pool.mp4_boxes import Box, Mp4Error, TopLevel, full_box, parse_boxes, top_level
+from pool.mp4_boxes import Box, Mp4Error, TopLevel, parse_boxes, table_box, top_level
 from pool.mp4_index import (
     Track,
     edit_entries,
@@ -114,12 +114,10 @@ def _exact_track(trak: Box, old_scale: int, movie_scale: int, duration: Fraction
     edits = [(empty, -1, 1 << 16)] if empty else []
     if total > empty:
         edits.append((total - empty, media_time, 1 << 16))
-    rows = struct.pack(">I", len(edits)) + b"".join(struct.pack(">QqI", *e) for e in edits)
     tkhd = _require(trak, b"tkhd")
-    trak.children = [c for c in unedited if c.type != b"edts"]
-    trak.children.insert(
-        trak.children.index(tkhd) + 1, Box(b"edts", children=[full_box(b"elst", 1, rows)])
-    )
+    trak.children = unedited
+    elst = table_box(b"elst", edits, ">QqI", version=1)
+    trak.children.insert(trak.children.index(tkhd) + 1, Box(b"edts", children=[elst]))
     _set_field(tkhd, (20, ">I"), (28, ">Q"), total)
 
 
