@@ -186,9 +186,9 @@ def _presentation_shift(
     back by it, and a leading empty edit (nothing shown for a while, as when a
     track starts after the others) moves them forward by its length. This is
     the timeline players present, FFmpeg's demuxer (and so Chromium) included,
-    with its one refinement: when the first frame shown does not start where
-    the edit does, that frame is moved to the edit's start. Anything else
-    (several media segments, other rates) is refused.
+    with its one refinement for video: when the first frame shown does not
+    start where the edit does, that frame is moved to the edit's start.
+    Anything else (several media segments, other rates) is refused.
     """
     entries = edit_entries(trak)
     empty = 0
@@ -204,11 +204,11 @@ def _presentation_shift(
             "edit lists other than a start offset (after an empty edit) are not supported"
         )
     media_time = int(entries[0][1])
-    audio = _handler(trak) == b"soun"
-    # Video frames before the edit are hidden; an audio frame the edit starts in is shown in part.
-    shown = [c - media_time for c, d in composition if c - media_time + (d if audio else 0) >= 0]
-    late = min(shown, default=0)
-    return empty - media_time - max(0, late)
+    if _handler(trak) != b"vide":
+        return empty - media_time
+    # Frames before the edit are hidden; the first one shown starts the edit.
+    late = min((c - media_time for c, _ in composition if c >= media_time), default=0)
+    return empty - media_time - late
 
 
 def _handler(trak: Box) -> bytes:
