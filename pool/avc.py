@@ -10,6 +10,7 @@ the start and each slice finds its own.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 
 NAL_IDR = 5
@@ -245,26 +246,37 @@ def _skip_scaling_list(bits: _Bits, size: int) -> None:
         last = following or last
 
 
-def nal_units(sample: bytes, length_size: int) -> list[tuple[int, int]]:
-    """Where each NAL unit of a length-prefixed sample is: (start of its prefix, end)."""
-    units: list[tuple[int, int]] = []
+#: Reads ``size`` bytes at ``offset`` within one sample (fewer only at its end).
+ReadWithin = Callable[[int, int], bytes]
+
+
+def nal_units(read: ReadWithin, sample_size: int, length_size: int) -> list[tuple[int, int, int]]:
+    """Each NAL unit of a length-prefixed sample: (start of its prefix, end, header byte).
+
+    Reads only the length prefixes and header bytes, not the slices between them.
+    """
+    units: list[tuple[int, int, int]] = []
     pos = 0
-    while pos + length_size <= len(sample):
-        size = int.from_bytes(sample[pos : pos + length_size], "big")
-        if size == 0 or pos + length_size + size > len(sample):
+    while pos + length_size <= sample_size:
+        head = read(pos, length_size + 1)
+        size = int.from_bytes(head[:length_size], "big")
+        if size == 0 or pos + length_size + size > sample_size:
             raise AvcError("malformed NAL length")
-        units.append((pos, pos + length_size + size))
+        units.append((pos, pos + length_size + size, head[length_size]))
         pos += length_size + size
     return units
 
 
 def nal_headers(sample: bytes, length_size: int) -> list[int]:
     """The header byte (ref idc, type) of every NAL unit in a length-prefixed sample."""
-    return [sample[start + length_size] for start, _ in nal_units(sample, length_size)]
+    units = nal_units(lambda at, size: sample[at : at + size], len(sample), length_size)
+    return [header for _, _, header in units]
 
 
-def in_band_parameter_sets(sample: bytes, config: AvcConfig) -> list[tuple[int, int]]:
-    """Where the sample repeats a parameter set of ``config``: (start, end) of each.
+def in_band_parameter_sets(
+    read: ReadWithin, sample_size: int, config: AvcConfig
+) -> list[tuple[int, int]]:
+    """Where a sample repeats a parameter set of ``config``: (start, end) of each.
 
     Some encoders (GStreamer's x264enc, cameras) repeat the SPS and PPS in
     every keyframe. Firefox then takes them as the stream's whole
@@ -274,10 +286,10 @@ def in_band_parameter_sets(sample: bytes, config: AvcConfig) -> list[tuple[int, 
     """
     size = config.length_size
     found = []
-    for start, end in nal_units(sample, size):
-        nal = sample[start + size : end]
-        kind = nal[0] & 0x1F
+    for start, end, header in nal_units(read, sample_size, size):
+        kind = header & 0x1F
         if kind in (NAL_SPS, NAL_PPS):
+            nal = read(start + size, end - start - size)
             if nal not in (config.sps if kind == NAL_SPS else config.pps):
                 raise AvcError("an in-band parameter set differs from the avcC")
             found.append((start, end))

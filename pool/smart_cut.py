@@ -105,9 +105,12 @@ class _Source:
 
     def copied(self, sample: Sample) -> SampleRef:
         """A video sample to copy as is, less the parameter sets it repeats in-band."""
-        data = self.reader.read_at(sample.offset, sample.size)
         try:
-            omit = avc.in_band_parameter_sets(data, self.config)
+            omit = avc.in_band_parameter_sets(
+                lambda at, size: self.reader.read_at(sample.offset + at, size),
+                sample.size,
+                self.config,
+            )
         except avc.AvcError as exc:
             raise SmartCutUnsupported("bitstream", str(exc)) from None
         return SampleRef(_SOURCE, sample.offset, sample.size, tuple(omit))
