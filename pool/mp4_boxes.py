@@ -54,6 +54,13 @@ class Box:
             node = node.find(box_type) if node else None
         return node
 
+    def require(self, *path: bytes) -> Box:
+        """:meth:`descend`, raising Mp4Error when a box on the way is missing."""
+        found = self.descend(*path)
+        if found is None:
+            raise Mp4Error(f"missing {b'/'.join(path).decode()} box")
+        return found
+
     def serialize(self) -> bytes:
         """The box's bytes with sizes recomputed."""
         body = b"".join(c.serialize() for c in self.children) if self.is_container else self.payload

@@ -28,6 +28,7 @@ from pool.mp4_boxes import Box, Mp4Error, TopLevel, parse_boxes, table_box, top_
 from pool.mp4_index import (
     Track,
     edit_entries,
+    handler_of,
     media_timescale_of,
     movie_timescale_of,
     read_track,
@@ -73,13 +74,6 @@ def _set_field(box: Box, v0: tuple[int, str], v1: tuple[int, str], value: int) -
     box.payload = bytes(payload)
 
 
-def _require(box: Box, *path: bytes) -> Box:
-    found = box.descend(*path)
-    if found is None:
-        raise Mp4Error(f"missing {b'/'.join(path).decode()} box")
-    return found
-
-
 def _exact_track(trak: Box, old_scale: int, movie_scale: int, duration: Fraction) -> None:
     """Give ``trak`` exact edits, steps and durations for a clip of ``duration`` seconds."""
     # Composition times as stored: the edit list is what is rewritten.
@@ -95,7 +89,7 @@ def _exact_track(trak: Box, old_scale: int, movie_scale: int, duration: Fraction
     # A track that stops before the clip's end (audio shorter than the video) is left so.
     if last.pts + last.duration >= media_time + length:
         timings = exact_end(timings, media_time, length, delayed=delay > 0) or timings
-    stbl = _require(trak, b"mdia", b"minf", b"stbl")
+    stbl = trak.require(b"mdia", b"minf", b"stbl")
     stbl.children = [
         box
         for old in stbl.children
@@ -103,7 +97,7 @@ def _exact_track(trak: Box, old_scale: int, movie_scale: int, duration: Fraction
         for box in (timing_boxes(timings) if old.type == b"stts" else [old])
     ]
     _set_field(
-        _require(trak, b"mdia", b"mdhd"),
+        trak.require(b"mdia", b"mdhd"),
         (16, ">I"),
         (24, ">Q"),
         timings[-1].dts + timings[-1].duration,
@@ -114,7 +108,7 @@ def _exact_track(trak: Box, old_scale: int, movie_scale: int, duration: Fraction
     edits = [(empty, -1, 1 << 16)] if empty else []
     if total > empty:
         edits.append((total - empty, media_time, 1 << 16))
-    tkhd = _require(trak, b"tkhd")
+    tkhd = trak.require(b"tkhd")
     trak.children = unedited
     elst = table_box(b"elst", edits, ">QqI", version=1)
     trak.children.insert(trak.children.index(tkhd) + 1, Box(b"edts", children=[elst]))
@@ -124,7 +118,7 @@ def _exact_track(trak: Box, old_scale: int, movie_scale: int, duration: Fraction
 def _chunk_tables(moov: Box) -> list[Box]:
     tables = []
     for trak in moov.find_all(b"trak"):
-        stbl = _require(trak, b"mdia", b"minf", b"stbl")
+        stbl = trak.require(b"mdia", b"minf", b"stbl")
         tables += [t for t in stbl.children if t.type in (b"stco", b"co64")]
     return tables
 
@@ -203,14 +197,14 @@ def trim_presentation(path: Path, duration: Fraction) -> None:
             traks = moov.find_all(b"trak")
             if not traks:
                 raise Mp4Error("no tracks")
-            kinds = [_require(t, b"mdia", b"hdlr").payload[8:12] for t in traks]
+            kinds = [handler_of(t) for t in traks]
             video = traks[kinds.index(b"vide")] if b"vide" in kinds else traks[0]
             # Firefox reads an empty edit's length in the track's own ticks, whatever
             # the movie timescale says: make them the same.
             movie_scale = media_timescale_of(video)
             for trak in traks:
                 _exact_track(trak, old_scale, movie_scale, duration)
-            mvhd = _require(moov, b"mvhd")
+            mvhd = moov.require(b"mvhd")
             _set_field(mvhd, (12, ">I"), (20, ">I"), movie_scale)
             _set_field(mvhd, (16, ">I"), (24, ">Q"), round(duration * movie_scale))
 

@@ -43,7 +43,7 @@ class Track:
     @property
     def sample_entry(self) -> Box:
         """The first (and only supported) sample description."""
-        stsd = _require(self.trak, b"mdia", b"minf", b"stbl", b"stsd")
+        stsd = self.trak.require(b"mdia", b"minf", b"stbl", b"stsd")
         return _sample_entries(stsd)[0]
 
     def seconds(self, ticks: int) -> Fraction:
@@ -78,7 +78,7 @@ def read_movie(read_at: ReadAt, file_size: int) -> Movie:
 
 def media_timescale_of(trak: Box) -> int:
     """A track's ``mdhd`` timescale: the unit of its samples' times."""
-    mdhd = _require(trak, b"mdia", b"mdhd")
+    mdhd = trak.require(b"mdia", b"mdhd")
     timescale = int(struct.unpack_from(">I", mdhd.payload, 20 if mdhd.version == 1 else 12)[0])
     if timescale <= 0:
         raise Mp4Error("track timescale is zero")
@@ -87,15 +87,8 @@ def media_timescale_of(trak: Box) -> int:
 
 def movie_timescale_of(moov: Box) -> int:
     """The ``mvhd`` timescale: the unit of edit-list and track durations."""
-    mvhd = _require(moov, b"mvhd")
+    mvhd = moov.require(b"mvhd")
     return int(struct.unpack_from(">I", mvhd.payload, 20 if mvhd.version == 1 else 12)[0])
-
-
-def _require(box: Box, *path: bytes) -> Box:
-    found = box.descend(*path)
-    if found is None:
-        raise Mp4Error(f"missing {b'/'.join(path).decode()} box")
-    return found
 
 
 def _u32s(payload: bytes, at: int, count: int) -> tuple[int, ...]:
@@ -144,7 +137,7 @@ def _chunk_offsets(stbl: Box) -> tuple[int, ...]:
 def _offsets(stbl: Box, sizes: list[int]) -> list[int]:
     """Each sample's file offset, from chunk offsets, sample-to-chunk runs and sizes."""
     chunks = _chunk_offsets(stbl)
-    stsc = _require(stbl, b"stsc")
+    stsc = stbl.require(b"stsc")
     entries = _u32s(stsc.payload, 8, 3 * _count(stsc))
     firsts, per_chunk = entries[0::3], entries[1::3]
     offsets: list[int] = []
@@ -204,15 +197,16 @@ def _presentation_shift(
             "edit lists other than a start offset (after an empty edit) are not supported"
         )
     media_time = int(entries[0][1])
-    if _handler(trak) != b"vide":
+    if handler_of(trak) != b"vide":
         return empty - media_time
     # Frames before the edit are hidden; the first one shown starts the edit.
     late = min((c - media_time for c, _ in composition if c >= media_time), default=0)
     return empty - media_time - late
 
 
-def _handler(trak: Box) -> bytes:
-    return _require(trak, b"mdia", b"hdlr").payload[8:12]
+def handler_of(trak: Box) -> bytes:
+    """A track's handler type: ``b"vide"``, ``b"soun"``, ..."""
+    return trak.require(b"mdia", b"hdlr").payload[8:12]
 
 
 def read_track(trak: Box, movie_timescale: int | None = None) -> Track:
@@ -221,16 +215,16 @@ def read_track(trak: Box, movie_timescale: int | None = None) -> Track:
     ``movie_timescale`` (the ``mvhd``'s) is needed only when the edit list
     begins with an empty edit, whose length is in movie ticks.
     """
-    tkhd = _require(trak, b"tkhd")
+    tkhd = trak.require(b"tkhd")
     track_id = int(struct.unpack_from(">I", tkhd.payload, 20 if tkhd.version == 1 else 12)[0])
     timescale = media_timescale_of(trak)
-    stbl = _require(trak, b"mdia", b"minf", b"stbl")
-    entries = _sample_entries(_require(stbl, b"stsd"))
+    stbl = trak.require(b"mdia", b"minf", b"stbl")
+    entries = _sample_entries(stbl.require(b"stsd"))
     if len(entries) != 1:
         raise Mp4Error("tracks with several sample descriptions are not supported")
     sizes = _sizes(stbl)
     offsets = _offsets(stbl, sizes)
-    durations = _runs(_require(stbl, b"stts"), signed=False)
+    durations = _runs(stbl.require(b"stts"), signed=False)
     if len(durations) != len(sizes):
         raise Mp4Error("time-to-sample table does not match the sample count")
     ctts = stbl.find(b"ctts")
@@ -260,7 +254,7 @@ def read_track(trak: Box, movie_timescale: int | None = None) -> Track:
     )
     return Track(
         track_id=track_id,
-        handler=_handler(trak),
+        handler=handler_of(trak),
         timescale=timescale,
         codec=entries[0].type,
         samples=samples,
