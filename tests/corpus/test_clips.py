@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from pool.mp4_boxes import file_reader, parse_boxes, top_level
+from pool.mp4_boxes import Box, file_reader, read_moov
+from pool.mp4_index import handler_of, movie_timescale_of
 from tests.corpus.matrix import CASES, Corpus, CorpusClip
 from tests.corpus.recipes import RECIPES
 from tests.mediacheck import (
@@ -99,23 +100,15 @@ def test_clip_audio_is_the_source_audio_of_its_span(
 
 def _movie(path: Path) -> tuple[Fraction, dict[bytes, Fraction]]:
     """The movie's duration and each track's presentation length, in seconds."""
-    moov_at = next(b for b in top_level(*file_reader(path)) if b.type == b"moov")
-    with path.open("rb") as f:
-        f.seek(moov_at.offset)
-        [moov] = parse_boxes(f.read(moov_at.size))
-    mvhd = moov.find(b"mvhd")
-    assert mvhd is not None
-    v1 = mvhd.version == 1
-    scale, duration = struct.unpack_from(">IQ" if v1 else ">II", mvhd.payload, 20 if v1 else 12)
-    tracks = {}
-    for trak in moov.find_all(b"trak"):
-        tkhd, hdlr = trak.find(b"tkhd"), trak.descend(b"mdia", b"hdlr")
-        assert tkhd is not None
-        assert hdlr is not None
-        length = struct.unpack_from(">Q" if tkhd.version == 1 else ">I", tkhd.payload,
-                                    28 if tkhd.version == 1 else 20)[0]  # fmt: skip
-        tracks[hdlr.payload[8:12]] = Fraction(length, scale)
-    return Fraction(duration, scale), tracks
+    moov = read_moov(*file_reader(path))
+    scale = movie_timescale_of(moov)
+
+    def duration(box: Box, v0: int, v1: int) -> Fraction:
+        fmt, at = (">Q", v1) if box.version == 1 else (">I", v0)
+        return Fraction(struct.unpack_from(fmt, box.payload, at)[0], scale)
+
+    tracks = {handler_of(t): duration(t.require(b"tkhd"), 20, 28) for t in moov.find_all(b"trak")}
+    return duration(moov.require(b"mvhd"), 16, 24), tracks
 
 
 @pytest.mark.parametrize(("name", "case"), CLIPS, ids=IDS)
