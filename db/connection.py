@@ -43,6 +43,13 @@ async def connect(dsn: str) -> Connection:
     return await asyncpg.connect(dsn)
 
 
-async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> Any:
-    """Open the connection pool the server uses."""
-    return await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size)
+async def create_pool(dsn: str, *, timeout_s: float, max_size: int = 10) -> Any:
+    """Open the connection pool the server uses, without connecting yet.
+
+    Connections open on demand (``min_size=0``), so the server starts, and
+    answers 503, while the database is down. ``timeout_s`` bounds opening a
+    connection and every statement.
+    """
+    return await asyncpg.create_pool(
+        dsn, min_size=0, max_size=max_size, timeout=timeout_s, command_timeout=timeout_s
+    )

@@ -13,6 +13,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from db.connection import create_pool
+from origin.clip_rows import ClipRows
 from origin.cors import MediaCors
 from origin.database import resolve_dsn
 from origin.errors import SHORT_MAX_AGE, HttpError, error_response
@@ -49,7 +50,7 @@ def create_app(settings: Settings) -> Starlette:
         ffmpeg = find_ffmpeg(settings.ffmpeg)
         version = ffmpeg_version(ffmpeg)
         dsn = await resolve_dsn(settings)
-        db_pool = await create_pool(dsn)
+        db_pool = await create_pool(dsn, timeout_s=settings.db_timeout_s)
         run_observer = RunObserver(metrics, settings.leakage_warn_s)
         clip_pool = ClipPool(
             ffmpeg,
@@ -63,12 +64,16 @@ def create_app(settings: Settings) -> Starlette:
             on_run=run_observer,
             on_smart_cut=run_observer.smart_cut,
             smart_max_reencode_s=settings.smart_max_reencode_s,
+            ffmpeg_nice=settings.ffmpeg_nice,
         )
         await clip_pool.start()
         metrics.watch_pool(clip_pool)
         app.state.origin = AppState(
             settings=settings, ffmpeg=ffmpeg, ffmpeg_version=version, db_pool=db_pool,
             clip_pool=clip_pool, metrics=metrics, sources=source_resolver(settings),
+            clip_rows=ClipRows(
+                fresh_s=settings.clip_row_ttl_s, stale_s=settings.clip_row_stale_s
+            ),
         )  # fmt: skip
         try:
             yield

@@ -6,16 +6,20 @@ import bisect
 import math
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 
 from db import clips as clip_store
 from db import sources as source_store
 from db.errors import NotFound
 from db.records import ClipRecord, SourceRecord
 from db.tiling import to_time
+from origin.db_access import DatabaseUnavailable, connection
 from origin.errors import SHORT_MAX_AGE, HttpError
 from origin.metrics import Metrics
 from origin.state import AppState
+from pool.clip_pool import ClipPool
 from pool.errors import PoolClosed, PoolError, Saturated, SourceUnavailable
 from pool.request import ClipRequest, Mode, Precision
 from pool.sources import SourceError, SourceResolver
@@ -37,15 +41,53 @@ def parse_version(raw: str, suffix: str = "") -> int:
     return version
 
 
-async def current_clip(state: AppState, clip_id: int) -> tuple[ClipRecord, SourceRecord]:
-    """The clip and its source as they are now; 404 for an unknown clip."""
-    async with state.db_pool.acquire() as conn:
-        try:
+@dataclass(frozen=True)
+class ClipLookup:
+    """The clip and its source; ``outage`` is set when they come from a stale row."""
+
+    clip: ClipRecord
+    source: SourceRecord
+    outage: DatabaseUnavailable | None = None
+
+    def stale_file(self, pool: ClipPool, request: ClipRequest) -> Path:
+        """For a stale lookup: the clip's cached file, or the outage's 503 if it has none.
+
+        A stale row only stands in for the database to serve a clip that is
+        already on disk: no new cut on rows nobody can confirm.
+        """
+        assert self.outage is not None
+        path = pool.cached(request)
+        if path is None:
+            raise self.outage
+        return path
+
+
+async def current_clip(state: AppState, clip_id: int, version: int) -> ClipLookup:
+    """The clip and its source as they are now, as far as this replica can tell.
+
+    A row read within the last few seconds answers without the database
+    (origin/clip_rows.py); while the database is down an older row still
+    answers, marked ``stale``. 404 for an unknown clip, 503 when the database
+    cannot answer and no row can stand in.
+    """
+    rows = state.clip_rows
+    fresh = rows.fresh(clip_id, version)
+    if fresh is not None:
+        return ClipLookup(fresh.clip, fresh.source)
+    try:
+        async with connection(state) as conn:
             clip = await clip_store.get_clip(conn, clip_id)
             source = await source_store.get_source(conn, clip.source_id)
-        except NotFound:
-            raise HttpError(404, "no such clip", cache_control=SHORT_MAX_AGE) from None
-    return clip, source
+    except NotFound:
+        rows.forget([clip_id])
+        raise HttpError(404, "no such clip", cache_control=SHORT_MAX_AGE) from None
+    except DatabaseUnavailable as outage:
+        stale = rows.stale(clip_id, version)
+        if stale is None:
+            raise
+        return ClipLookup(stale.clip, stale.source, outage)
+    rows.remember(clip, source)
+    return ClipLookup(clip, source)
 
 
 def keyframe_at_or_before(keyframes: Sequence[float], t: Decimal) -> Decimal | None:

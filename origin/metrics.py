@@ -45,6 +45,10 @@ class Metrics:
             "origin_pool_rejections", "Requests answered 429 because no ffmpeg slot was free",
             registry=r,
         )  # fmt: skip
+        self.db_errors = Counter(
+            "origin_db_errors", "Requests answered 503 because the database could not answer",
+            ["kind"], registry=r,
+        )  # fmt: skip
         self.startup = Histogram(
             "origin_ffmpeg_startup_seconds", "ffmpeg spawn to first output byte",
             ["mode"], buckets=LATENCY_BUCKETS, registry=r,

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from email.utils import format_datetime
 from pathlib import Path
+from typing import Any
 
 import anyio
 from starlette.requests import Request
@@ -18,6 +19,7 @@ from starlette.responses import (
     Response,
     StreamingResponse,
 )
+from starlette.types import Receive, Scope, Send
 
 from origin.errors import error_response
 
@@ -26,13 +28,26 @@ MP4 = "video/mp4"
 
 
 class ClipFileResponse(FileResponse):
-    """Starlette's FileResponse with 1 MiB reads instead of 64 KiB.
+    """Starlette's FileResponse with 1 MiB reads instead of 64 KiB, and an ``after`` hook.
 
     uvicorn has no sendfile, so every chunk is a thread hop and a send; larger
     chunks serve a 40 MB clip about three times faster (docs/benchmarks.md).
+    ``after`` runs once the response is over, however it ended (sent, client
+    gone, cancelled): a transient clip is deleted there.
     """
 
     chunk_size = 1024 * 1024
+
+    def __init__(self, *args: Any, after: Callable[[], None] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.after = after
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            if self.after is not None:
+                self.after()  # synchronous: a cancelled task cannot await any more
 
 
 def clip_etag(cache_key: str, ffmpeg_version: str) -> str:
@@ -55,6 +70,27 @@ def _etag_matches(if_none_match: str, etag: str) -> bool:
     return any(t.removeprefix("W/") == etag for t in tags)
 
 
+def not_modified(request: Request, *, etag: str, last_modified: datetime) -> Response | None:
+    """304 when the request's If-None-Match names ``etag``, else None.
+
+    A clip's ETag is known before it is cut (:func:`clip_etag`), so a
+    revalidation never waits for ffmpeg.
+    """
+    if_none_match = request.headers.get("if-none-match")
+    if if_none_match is None or not _etag_matches(if_none_match, etag):
+        return None
+    return Response(status_code=304, headers=_common_headers(etag, last_modified, IMMUTABLE))
+
+
+def _common_headers(etag: str, last_modified: datetime, cache_control: str) -> dict[str, str]:
+    return {
+        "ETag": etag,
+        "Last-Modified": format_datetime(last_modified, usegmt=True),
+        "Cache-Control": cache_control,
+        "X-Content-Type-Options": "nosniff",
+    }
+
+
 async def clip_file_response(
     request: Request,
     path: Path,
@@ -62,48 +98,65 @@ async def clip_file_response(
     etag: str,
     last_modified: datetime,
     media_type: str = MP4,
+    transient: Callable[[], None] | None = None,
 ) -> Response:
     """Serve a finished clip with Range, If-Range, If-None-Match and HEAD semantics.
 
     Range handling itself is Starlette's ``FileResponse``; here it is only
     checked first so that a bad Range gets this service's JSON error shape.
+    A ``transient`` file (not in the cache) is served with ``no-store`` and
+    deleted by calling ``transient`` once the answer is over.
     """
-    stat = await _stat(path)
-    common = {
-        "ETag": etag,
-        "Last-Modified": format_datetime(last_modified, usegmt=True),
-        "Cache-Control": IMMUTABLE,
-        "X-Content-Type-Options": "nosniff",
-    }
-    if_none_match = request.headers.get("if-none-match")
-    if if_none_match is not None and _etag_matches(if_none_match, etag):
-        return Response(status_code=304, headers=common)
+    try:
+        stat = await _stat(path)
+    except BaseException:
+        if transient is not None:
+            transient()
+        raise
+    common = _common_headers(etag, last_modified, "no-store" if transient else IMMUTABLE)
+    answer = _conditional_answer(request, etag, last_modified, stat.st_size)
+    if answer is not None:
+        if transient is not None:
+            transient()
+        return answer
+    return ClipFileResponse(
+        path, media_type=media_type, headers=common, stat_result=stat, after=transient
+    )
 
+
+def _conditional_answer(
+    request: Request, etag: str, last_modified: datetime, size: int
+) -> Response | None:
+    """The 304, 400 or 416 a request gets instead of the file, if any."""
+    unchanged = not_modified(request, etag=etag, last_modified=last_modified)
+    if unchanged is not None:
+        return unchanged
     range_header = request.headers.get("range")
-    if range_header is not None:
-        try:
-            # Starlette's own parser, so the check and the response agree.
-            FileResponse._parse_range_header(range_header, stat.st_size)
-        except MalformedRangeHeader as exc:
-            return error_response(400, f"malformed Range header: {exc.content}")
-        except RangeNotSatisfiable:
-            return error_response(
-                416, "range not satisfiable", headers={"Content-Range": f"bytes */{stat.st_size}"}
-            )
-    return ClipFileResponse(path, media_type=media_type, headers=common, stat_result=stat)
+    if range_header is None:
+        return None
+    try:
+        # Starlette's own parser, so the check and the response agree.
+        FileResponse._parse_range_header(range_header, size)
+    except MalformedRangeHeader as exc:
+        return error_response(400, f"malformed Range header: {exc.content}")
+    except RangeNotSatisfiable:
+        return error_response(
+            416, "range not satisfiable", headers={"Content-Range": f"bytes */{size}"}
+        )
+    return None
 
 
 async def _stat(path: Path) -> os.stat_result:
     return await anyio.to_thread.run_sync(os.stat, path)
 
 
-def clip_stream_response(body: AsyncIterator[bytes], *, cacheable: bool) -> Response:
+def clip_stream_response(body: AsyncIterator[bytes]) -> Response:
     """A clip sent while it is cut: chunked, no length known yet."""
     return StreamingResponse(
         body,
         media_type=MP4,
         headers={
-            "Cache-Control": IMMUTABLE if cacheable else "no-store",
+            "Cache-Control": IMMUTABLE,
             "X-Content-Type-Options": "nosniff",
         },
     )

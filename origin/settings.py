@@ -39,6 +39,13 @@ def _non_negative_int(raw: str) -> int:
     return value
 
 
+def _niceness(raw: str) -> int:
+    value = int(raw)
+    if not 0 <= value <= 19:
+        raise ValueError("must be between 0 and 19")
+    return value
+
+
 def _positive_float(raw: str) -> float:
     value = float(raw)
     if not value > 0 or value == float("inf"):
@@ -74,6 +81,13 @@ class Setting:
 SETTINGS: tuple[Setting, ...] = (
     Setting("DATABASE_URL", "database_url", _text, None,
             "PostgreSQL DSN", "private cluster"),
+    Setting("ORIGIN_DB_TIMEOUT_S", "db_timeout_s", _positive_float, 3.0,
+            "longest wait for a database connection or answer before a 503"),
+    Setting("ORIGIN_CLIP_ROW_TTL_S", "clip_row_ttl_s", _positive_float, 5.0,
+            "a clip's database row is reused this long before it is read again"),
+    Setting("ORIGIN_CLIP_ROW_STALE_S", "clip_row_stale_s", _positive_float, 300.0,
+            "while the database is down, cached clips whose row was read this recently are "
+            "still served"),
     Setting("ORIGIN_HOME", "home", Path, Path(".origin"),
             "private cluster, demo media, cache", "./.origin"),
     Setting("ORIGIN_FFMPEG", "ffmpeg", _text, None,
@@ -82,6 +96,9 @@ SETTINGS: tuple[Setting, ...] = (
             "concurrent ffmpeg processes"),
     Setting("ORIGIN_QUEUE_TIMEOUT_MS", "queue_timeout_ms", _non_negative_int, 0,
             "how long a request may wait for a slot before 429"),
+    Setting("ORIGIN_FFMPEG_NICE", "ffmpeg_nice", _niceness, 10,
+            "ffmpeg runs this much nicer than the server, so cheap answers do not wait "
+            "behind encoding (0 to 19)"),
     Setting("ORIGIN_STREAM_TIMEOUT_S", "stream_timeout_s", _positive_float, 300.0,
             "hard limit on one ffmpeg run"),
     Setting("ORIGIN_STREAM_MODE", "stream_mode", _choice("file", "pipe"), "file",
@@ -126,10 +143,14 @@ class Settings:
     """The parsed settings; build with :meth:`from_env`."""
 
     database_url: str | None = None
+    db_timeout_s: float = 3.0
+    clip_row_ttl_s: float = 5.0
+    clip_row_stale_s: float = 300.0
     home: Path = Path(".origin")
     ffmpeg: str | None = None
     max_processes: int = 15
     queue_timeout_ms: int = 0
+    ffmpeg_nice: int = 10
     stream_timeout_s: float = 300.0
     stream_mode: StreamMode = "file"
     precision: Precision = "smart"

@@ -7,6 +7,7 @@ from typing import Any
 
 from starlette.requests import Request
 
+from origin.clip_rows import ClipRows
 from origin.metrics import Metrics
 from origin.settings import Settings
 from pool.clip_pool import ClipPool
@@ -24,6 +25,7 @@ class AppState:
     clip_pool: ClipPool
     metrics: Metrics
     sources: SourceResolver
+    clip_rows: ClipRows
     # (monotonic time, problem) of the last `ffmpeg -version` readiness check.
     ffmpeg_check: tuple[float, str | None] = (float("-inf"), None)
 

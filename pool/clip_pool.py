@@ -52,7 +52,7 @@ RunObserver = Callable[[ClipRequest, RunResult], None]
 SmartCutObserver = Callable[[ClipRequest, "SmartCutReport | SmartCutUnsupported"], None]
 
 
-CacheOutcome = Literal["hit", "miss", "coalesced"]
+CacheOutcome = Literal["hit", "miss", "coalesced", "uncached"]
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,14 @@ class FetchedFile:
     """A finished clip file and how it was obtained."""
 
     path: Path
-    cache: CacheOutcome  # hit: on disk; miss: this call cut it; coalesced: joined a run
+    # hit: on disk; miss: this call cut it; coalesced: joined a run;
+    # uncached: cut for this caller alone, below the disk floor (transient)
+    cache: CacheOutcome
+
+    @property
+    def transient(self) -> bool:
+        """True for a file that is not in the cache: serve it once, then discard it."""
+        return self.cache == "uncached"
 
 
 @dataclass(frozen=True)
@@ -101,8 +108,10 @@ class ClipPool:
         on_run: RunObserver | None = None,
         on_smart_cut: SmartCutObserver | None = None,
         smart_max_reencode_s: float | None = None,
+        ffmpeg_nice: int = 0,
     ) -> None:
         self.ffmpeg = ffmpeg
+        self.ffmpeg_nice = ffmpeg_nice
         self.run_timeout_s = run_timeout_s
         self.cache = ClipCache(
             cache_dir,
@@ -178,13 +187,20 @@ class ClipPool:
 
         Concurrent calls for the same clip share one ffmpeg run. Raises
         Saturated, SourceUnavailable, RunFailed/RunTimeout, CacheFull (the disk
-        is below its free-space floor: fall back to :meth:`stream`) or
-        PoolClosed. The file may be evicted later; open it soon.
+        is below its free-space floor: :meth:`fetch_file` cuts a transient
+        file instead) or PoolClosed. The file may be evicted later; open it soon.
         """
-        return (await self.fetch_file(request)).path
+        fetched = await self.fetch_file(request, transient_ok=False)
+        return fetched.path
 
-    async def fetch_file(self, request: ClipRequest) -> FetchedFile:
-        """:meth:`get_file`, also saying how the file was found (for metrics)."""
+    async def fetch_file(self, request: ClipRequest, *, transient_ok: bool = True) -> FetchedFile:
+        """:meth:`get_file`, also saying how the file was found (for metrics).
+
+        Below the disk's free-space floor a clip that is not cached yet is
+        cut the same way into a file of its own that is not cached
+        (``transient``): the caller serves it once and deletes it
+        (:meth:`discard_transient`). Without ``transient_ok`` that is CacheFull.
+        """
         self._check_open()
         key = request.cache_key
         how: CacheOutcome = "hit"
@@ -194,7 +210,10 @@ class ClipPool:
                 return FetchedFile(path, how)
             flight = self._flights.get(key)
             if flight is None:
-                self._require_room()
+                if not self._has_room():
+                    if not transient_ok:
+                        raise CacheFull()
+                    return FetchedFile(await self._cut_transient(request), "uncached")
                 flight = self._flights.start(key, lambda f: self._cut_to_file(f, request))
                 how = "miss"
             else:
@@ -205,6 +224,11 @@ class ClipPool:
                 return FetchedFile(path, how)
             # The run we joined was a stream whose file did not get cached; go again.
         raise RunFailed(None, message="the clip could not be stored")
+
+    def discard_transient(self, fetched: FetchedFile) -> None:
+        """Delete a transient file once it has been served (or will not be)."""
+        if fetched.transient:
+            self.cache.discard(fetched.path)
 
     def stream(self, request: ClipRequest) -> ClipStream:
         """A :class:`ClipStream` of the clip's bytes; nothing starts until it is opened.
@@ -218,9 +242,14 @@ class ClipPool:
 
     async def _cut_to_file(self, flight: Flight[Path | None], request: ClipRequest) -> Path:
         """Flight body for a file: slot, cut into a temp, commit."""
-        key = request.cache_key
+        temp = await self._cut_to_temp(flight, request)
+        # The slot is free again: the process is reaped; only the rename is left.
+        return await self._commit(request.cache_key, temp)
+
+    async def _cut_to_temp(self, flight: Flight[Path | None], request: ClipRequest) -> Path:
+        """Take a slot and cut the clip into a new temp file; the caller owns the file."""
         async with self.slots.acquire():
-            temp = self._new_temp(key)
+            temp = self._new_temp(request.cache_key)
             try:
                 if not (request.smart and await self._smart_cut(flight, request, temp)):
                     copy = dataclasses.replace(request, precision="editlist")
@@ -228,8 +257,34 @@ class ClipPool:
             except BaseException:
                 self.cache.discard(temp)
                 raise
-        # The slot is free again: the process is reaped; only the rename is left.
-        return await self._commit(key, temp)
+        return temp
+
+    async def _cut_transient(self, request: ClipRequest) -> Path:
+        """Cut a clip the cache has no room for into a temp file only the caller sees.
+
+        Each caller cuts its own (there is no finished file for others to
+        wait for), still within the slots, so the disk floor cannot turn into
+        an unbounded number of runs. The run is the pool's task as always;
+        if the caller goes away, it is cancelled, and a file it finished
+        anyway is deleted.
+        """
+        flight = self._flights.start(
+            request.cache_key,
+            lambda f: self._cut_to_temp(f, request),
+            cancel_when_abandoned=True,
+            shared=False,
+        )
+        try:
+            path = await flight.wait()
+        except asyncio.CancelledError:
+            flight.task.add_done_callback(self._discard_result)
+            raise
+        assert path is not None
+        return path
+
+    def _discard_result(self, task: asyncio.Task[Path | None]) -> None:
+        if not task.cancelled() and task.exception() is None and (path := task.result()):
+            self.cache.discard(path)
 
     async def _copy_cut(
         self, flight: Flight[Path | None], request: ClipRequest, temp: Path
@@ -382,6 +437,7 @@ class ClipPool:
                 timeout_s=self.run_timeout_s,
                 pipe_stdout=watch_file is None,
                 watch_file=watch_file,
+                nice=self.ffmpeg_nice,
             )
         except OSError as exc:
             raise RunFailed(None, f"cannot start ffmpeg: {exc.strerror}") from exc
@@ -424,11 +480,11 @@ class ClipPool:
         if not self._started:
             raise RuntimeError("ClipPool.start() was not awaited")
 
-    def _require_room(self) -> None:
-        if not self.cache.has_room():
-            self.cache.enforce_limits()
-            if not self.cache.has_room():
-                raise CacheFull()
+    def _has_room(self) -> bool:
+        if self.cache.has_room():
+            return True
+        self.cache.enforce_limits()
+        return self.cache.has_room()
 
 
 def _could_not_open_input(result: RunResult, request: ClipRequest) -> bool:

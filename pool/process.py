@@ -8,6 +8,10 @@ process is waited for before :meth:`FfmpegProcess.stop` returns, and that wait
 survives repeated cancellation: a slot must not be freed for a process that
 still exists.
 
+The whole process group runs at a lower CPU priority (``nice``) than the
+server when asked: with every core encoding, the event loop still gets the CPU
+it needs to answer cache hits, redirects and 429s on time.
+
 stderr goes to an unlinked temporary file rather than a pipe: nothing has to
 drain it while ffmpeg runs, and only its last few KB are read at the end.
 """
@@ -119,8 +123,14 @@ class FfmpegProcess:
         timeout_s: float | None,
         pipe_stdout: bool,
         watch_file: Path | None = None,
+        nice: int = 0,
     ) -> FfmpegProcess:
-        """Start ``argv`` in a new session; the hard timeout runs from now."""
+        """Start ``argv`` in a new session; the hard timeout runs from now.
+
+        ``nice`` is added to the process's niceness right after the spawn. The
+        whole process group is changed, so any thread that already exists is
+        covered, and threads started later inherit it from the main thread.
+        """
         loop = asyncio.get_running_loop()
         # Closed by _finish (or below if the spawn fails), not by a with-block:
         # it outlives this call.
@@ -161,6 +171,10 @@ class FfmpegProcess:
         except BaseException:
             stderr_file.close()
             raise
+        if nice:
+            with contextlib.suppress(ProcessLookupError):  # it has already exited
+                niceness = min(19, os.getpriority(os.PRIO_PROCESS, 0) + nice)
+                os.setpriority(os.PRIO_PGRP, proc.pid, niceness)
         return wrap(proc)
 
     @property

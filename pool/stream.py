@@ -218,10 +218,7 @@ class ClipStream:
 
     async def _start_run(self) -> None:
         pool = self._pool
-        cache_it = pool.cache.has_room()
-        if not cache_it:
-            pool.cache.enforce_limits()
-            cache_it = pool.cache.has_room()
+        cache_it = pool._has_room()
         channel = Channel(pool._stream_buffer_bytes)
         request = self._request
         flight = pool._flights.start(

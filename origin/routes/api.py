@@ -15,6 +15,7 @@ from db import sources as source_store
 from db.errors import EditRefused, NotFound
 from db.records import EditResult
 from db.tiling import to_time
+from origin.db_access import connection
 from origin.errors import HttpError
 from origin.params import json_body, parse_id
 from origin.shapes import clip_details_json, source_details_json
@@ -26,7 +27,7 @@ _NO_STORE = {"Cache-Control": "no-store"}
 async def list_sources(request: Request) -> Response:
     """GET /api/sources"""
     state = app_state(request)
-    async with state.db_pool.acquire() as conn:
+    async with connection(state) as conn:
         sources = await source_store.list_sources(conn)
     return JSONResponse([source_details_json(s) for s in sources], headers=_NO_STORE)
 
@@ -35,7 +36,7 @@ async def list_source_clips(request: Request) -> Response:
     """GET /api/sources/{id}/clips"""
     state = app_state(request)
     source_id = parse_id(request.path_params["source_id"], "source")
-    async with state.db_pool.acquire() as conn:
+    async with connection(state) as conn:
         try:
             await source_store.get_source(conn, source_id)
         except NotFound:
@@ -77,7 +78,7 @@ async def edit_clip(request: Request) -> Response:
     if action not in ("split", "merge", "move-cut"):
         raise HttpError(404, f"no such edit: {action[:40]!r}")
     body = await json_body(request)
-    async with state.db_pool.acquire() as conn:
+    async with connection(state) as conn:
         try:
             result: EditResult
             if action == "split":
@@ -92,6 +93,8 @@ async def edit_clip(request: Request) -> Response:
             raise HttpError(422, str(exc)) from None
         except asyncpg.IntegrityConstraintViolationError as exc:
             raise HttpError(409, f"refused by the database: {exc}") from None
+    # This replica's stream routes must not serve the old rows for a moment.
+    state.clip_rows.forget([*(c.id for c in result.changed), *result.removed])
     return JSONResponse(
         {
             "changed": [

@@ -21,10 +21,11 @@ FFMPEG_CHECK_TTL_S = 30.0
 
 
 async def _database_problem(state: AppState) -> str | None:
+    # asyncpg's own timeouts, not a cancellation from outside: a query
+    # cancelled mid-protocol is how a connection ends up in an unknown state.
     try:
-        async with asyncio.timeout(DB_TIMEOUT_S):
-            async with state.db_pool.acquire() as conn:
-                await conn.fetchval("SELECT 1")
+        async with state.db_pool.acquire(timeout=DB_TIMEOUT_S) as conn:
+            await conn.fetchval("SELECT 1", timeout=DB_TIMEOUT_S)
     except Exception as exc:  # any failure means "not ready", whatever its type
         return f"database: {type(exc).__name__}"
     return None

@@ -17,13 +17,17 @@ from origin.media import (
     pool_error,
 )
 from origin.params import parse_id
-from origin.responses import clip_etag, clip_file_response, clip_stream_response
+from origin.responses import (
+    clip_etag,
+    clip_file_response,
+    clip_stream_response,
+    not_modified,
+)
 from origin.signing import sign_path_until, verify
 from origin.state import AppState, app_state
 from origin.urls import clip_stream_path
 from pool.clip_pool import ClipStream
-from pool.errors import CacheFull, PoolError
-from pool.request import ClipRequest
+from pool.errors import PoolError
 
 CDN_SECRET_HEADER = "x-origin-verify"
 
@@ -54,7 +58,8 @@ async def stream_clip(request: Request) -> Response:
     clip_id = parse_id(request.path_params["clip_id"], "clip")
     version = parse_version(request.path_params["version"])
     exp = _check_token(request, state)
-    clip, source = await current_clip(state, clip_id)
+    found = await current_clip(state, clip_id, version)
+    clip = found.clip
     if version > clip.version:
         raise HttpError(404, "no such clip version", cache_control=SHORT_MAX_AGE)
     if version < clip.version:
@@ -65,40 +70,32 @@ async def stream_clip(request: Request) -> Response:
             location, status_code=302, headers={"Cache-Control": OLD_VERSION_CACHE}
         )
 
-    mode = state.settings.stream_mode
-    last_modified = clip.updated_at
-
-    def etag(clip_request: ClipRequest) -> str:
-        return clip_etag(clip_request.cache_key, state.ffmpeg_version)
-
     pool = state.clip_pool
+    pipe = state.settings.stream_mode == "pipe"
     try:
-        if mode == "file":
-            file_request = clip_request(
-                clip, source, "file", state.sources, state.settings.precision
+        if pipe:
+            wanted = clip_request(clip, found.source, "pipe", state.sources)
+        else:
+            wanted = clip_request(
+                clip, found.source, "file", state.sources, state.settings.precision
             )
-            try:
-                fetched = await pool.fetch_file(file_request)
-            except CacheFull:
-                # No disk to store it: stream it uncached rather than fail.
-                stream = pool.stream(clip_request(clip, source, "pipe", state.sources))
-                await stream.open()
-                request.state.cache = "uncached"
-                return clip_stream_response(_body(stream), cacheable=False)
+        etag = clip_etag(wanted.cache_key, state.ffmpeg_version)
+        unchanged = not_modified(request, etag=etag, last_modified=clip.updated_at)
+        if unchanged is not None:
+            return unchanged
+        if found.outage is not None:
+            request.state.cache = "hit"
+            path = found.stale_file(pool, wanted)
+            return await clip_file_response(request, path, etag=etag, last_modified=clip.updated_at)
+        # Range and HEAD answers need the whole file's length: wait for it.
+        if not pipe or "range" in request.headers or request.method == "HEAD":
+            fetched = await pool.fetch_file(wanted)
             request.state.cache = fetched.cache
             return await clip_file_response(
-                request, fetched.path, etag=etag(file_request), last_modified=last_modified
-            )
-
-        pipe_request = clip_request(clip, source, "pipe", state.sources)
-        if "range" in request.headers or request.method == "HEAD":
-            # Range and HEAD answers need the whole file's length: wait for it.
-            fetched = await pool.fetch_file(pipe_request)
-            request.state.cache = fetched.cache
-            return await clip_file_response(
-                request, fetched.path, etag=etag(pipe_request), last_modified=last_modified
-            )
-        stream = pool.stream(pipe_request)
+                request, fetched.path, etag=etag, last_modified=clip.updated_at,
+                transient=(lambda: pool.discard_transient(fetched)) if fetched.transient else None,
+            )  # fmt: skip
+        stream = pool.stream(wanted)
         await stream.open()
     except PoolError as exc:
         raise pool_error(exc, state.metrics) from None
@@ -106,11 +103,9 @@ async def stream_clip(request: Request) -> Response:
         request.state.cache = "hit"
         path = stream.path
         stream.close()
-        return await clip_file_response(
-            request, path, etag=etag(pipe_request), last_modified=last_modified
-        )
+        return await clip_file_response(request, path, etag=etag, last_modified=clip.updated_at)
     request.state.cache = "miss"
-    return clip_stream_response(_body(stream), cacheable=True)
+    return clip_stream_response(_body(stream))
 
 
 async def _body(stream: ClipStream) -> AsyncIterator[bytes]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 from fractions import Fraction
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pool.errors import SourceUnavailable
-from tests.pool.conftest import MakePool, clip
+from tests.pool.conftest import MakePool, clip, eventually
 
 FPS = 30
 
@@ -135,3 +136,38 @@ async def test_missing_source_is_source_unavailable(make_pool: MakePool, tmp_pat
     assert "secret-dir" not in str(caught.value)  # the public message names no path
     assert "No such file" in caught.value.detail
     assert list(pool.cache.directory.iterdir()) == []
+
+
+@pytest.mark.anyio
+async def test_below_the_disk_floor_clips_are_cut_into_transient_files(
+    make_pool: MakePool, sample_video: Path, tmp_path: Path
+) -> None:
+    request = clip(sample_video, "2.5", "6.5")  # mid-GOP: the smart cut re-encodes a head
+    full = await make_pool(cache_min_free_bytes=1 << 62)
+    first, second = await full.fetch_file(request), await full.fetch_file(request)
+    assert first.transient
+    assert second.transient
+    assert first.path != second.path
+    roomy = await make_pool(cache_dir=tmp_path / "roomy")
+    cached = await roomy.fetch_file(request)
+    assert not cached.transient
+    # The very clip a cache would hold: same bytes, not a fragmented stand-in.
+    assert first.path.read_bytes() == second.path.read_bytes() == cached.path.read_bytes()
+    full.discard_transient(first)
+    full.discard_transient(second)
+    assert list(full.cache.directory.iterdir()) == []
+    assert full.cached(request) is None
+
+
+@pytest.mark.anyio
+async def test_a_transient_cut_whose_caller_leaves_leaves_nothing(
+    make_pool: MakePool, sample_video: Path
+) -> None:
+    pool = await make_pool(cache_min_free_bytes=1 << 62)
+    fetching = asyncio.create_task(pool.fetch_file(clip(sample_video, "2.5", "20.5")))
+    await eventually(lambda: pool.runs_started > 0 or pool.status().active > 0)
+    fetching.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await fetching
+    await eventually(lambda: pool.status().in_flight == 0, 10)
+    await eventually(lambda: list(pool.cache.directory.iterdir()) == [])
