@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import functools
 import math
 import re
 from collections.abc import Sequence
@@ -103,12 +104,9 @@ def clip_request(
     sources: SourceResolver,
     precision: Precision = "editlist",
 ) -> ClipRequest:
-    """What the pool needs to cut ``clip``; refuses a source whose bytes changed."""
+    """What the pool needs to cut ``clip``; the pool refuses a source whose bytes changed."""
     try:
         location = sources.open(source.uri)
-        # Cutting a different file than the one probed would serve wrong frames
-        # under an immutable URL.
-        location.check_identity(source.identity)
     except SourceError as exc:
         raise SourceUnavailable(detail=str(exc)) from None
     byte_rate = source.size_bytes / float(source.duration)
@@ -131,6 +129,9 @@ def clip_request(
             source.identity, expected_bytes=round(read_s * byte_rate)
         ),
         precision=precision,
+        # Cutting a different file than the one probed would serve wrong
+        # frames under an immutable URL.
+        source_check=functools.partial(location.check_identity, source.identity),
     )
 
 

@@ -61,6 +61,11 @@ class Metrics:
             "origin_request_seconds", "Request start to last byte sent, by route template",
             ["route", "status"], buckets=LATENCY_BUCKETS, registry=r,
         )  # fmt: skip
+        self.responses = Counter(
+            "origin_responses", "Responses by how they ended: complete, client_gone, "
+            "shutdown (grace period after SIGTERM over) or failed (the app raised)",
+            ["outcome"], registry=r,
+        )  # fmt: skip
         self.ttfb = Histogram(
             "origin_ttfb_seconds",
             "Request start to response start for clip streams, by how the cache answered",

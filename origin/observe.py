@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 import uuid
-from typing import Any
+from typing import Any, Literal
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -21,8 +22,19 @@ log = structlog.get_logger("origin")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
+Outcome = Literal["complete", "client_gone", "shutdown", "failed"]
+
+
 class RequestObserver:
     """ASGI middleware: request id, one access line and the request metrics per request.
+
+    The access line says what the client got: ``bytes`` handed to the
+    connection while the client was still there (bytes still in kernel buffers
+    when a connection drops are counted, at most a socket buffer's worth), and
+    an ``outcome``: ``complete``; ``client_gone`` (the client left first);
+    ``shutdown`` (the server stopped it: the grace period after SIGTERM ran
+    out); ``failed`` (the app raised; after the headers, the client saw a cut
+    connection, never a clean end).
 
     The path is logged without its query string: a signed URL's token must
     never reach the logs.
@@ -42,9 +54,11 @@ class RequestObserver:
         status = 500  # what the client gets if the app fails before answering
         ttfb: float | None = None
         sent = 0
+        finished = False  # the last body message was handed over
+        disconnected = False  # the client left before that
         recorded = False
 
-        def record() -> None:
+        def record(outcome: Outcome) -> None:
             # Runs before the last body message goes out, so a client that has
             # read the whole response already finds it in /metrics.
             nonlocal recorded
@@ -55,16 +69,27 @@ class RequestObserver:
             route = getattr(scope.get("route"), "path", "unmatched")
             self.metrics.request_seconds.labels(route, str(status)).observe(elapsed)
             self.metrics.response_bytes.labels(route).inc(sent)
+            self.metrics.responses.labels(outcome).inc()
             cache = scope.get("state", {}).get("cache")
             if cache is not None and ttfb is not None:
                 self.metrics.ttfb.labels(cache).observe(ttfb)
             log.info(
                 "request", method=scope["method"], path=scope["path"], route=route,
-                status=status, duration_s=round(elapsed, 6), bytes=sent, cache=cache,
+                status=status, duration_s=round(elapsed, 6), bytes=sent, outcome=outcome,
+                cache=cache,
             )  # fmt: skip
 
+        async def observed_receive() -> Message:
+            nonlocal disconnected
+            message = await receive()
+            # Starlette's file and streaming responses listen for this while
+            # they send; after it, uvicorn drops whatever is sent.
+            if message["type"] == "http.disconnect" and not finished:
+                disconnected = True
+            return message
+
         async def observed_send(message: Message) -> None:
-            nonlocal status, ttfb, sent
+            nonlocal status, ttfb, sent, finished
             if message["type"] == "http.response.start":
                 status = message["status"]
                 ttfb = time.perf_counter() - started
@@ -72,17 +97,24 @@ class RequestObserver:
                     *message.get("headers", []),
                     (b"x-request-id", request_id.encode()),
                 ]
-            elif message["type"] == "http.response.body":
+            elif message["type"] == "http.response.body" and not disconnected:
                 sent += len(message.get("body", b""))
                 if not message.get("more_body", False):
-                    record()
+                    finished = True
+                    record("complete")
             await send(message)
 
         with structlog.contextvars.bound_contextvars(request_id=request_id):
             try:
-                await self.app(scope, receive, observed_send)
-            finally:
-                record()
+                await self.app(scope, observed_receive, observed_send)
+            except asyncio.CancelledError:
+                # uvicorn cancels a request only when the shutdown grace ran out.
+                record("shutdown")
+                raise
+            except BaseException:
+                record("failed")
+                raise
+            record("complete" if finished else "client_gone")
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

@@ -44,6 +44,7 @@ from pool.request import ClipRequest
 from pool.slots import Slots
 from pool.smart_cut import SmartCut, SmartCutReport, prepare
 from pool.smart_plan import SmartCutUnsupported
+from pool.sources import SourceError
 from pool.stream import JOIN_ATTEMPTS, Channel, ClipStream, Tee
 
 log = logging.getLogger(__name__)
@@ -248,6 +249,7 @@ class ClipPool:
 
     async def _cut_to_temp(self, flight: Flight[Path | None], request: ClipRequest) -> Path:
         """Take a slot and cut the clip into a new temp file; the caller owns the file."""
+        _check_source(request)  # before the slot: a missing source never waits for one
         async with self.slots.acquire():
             temp = self._new_temp(request.cache_key)
             try:
@@ -359,6 +361,7 @@ class ClipPool:
     ) -> Path | None:
         """Flight body for a stream: ffmpeg → channel (and temp file) → commit."""
         key = request.cache_key
+        _check_source(request)
         async with self.slots.acquire():
             tee = Tee(self.cache, key if cache_it else None)
             try:
@@ -485,6 +488,15 @@ class ClipPool:
             return True
         self.cache.enforce_limits()
         return self.cache.has_room()
+
+
+def _check_source(request: ClipRequest) -> None:
+    if request.source_check is None:
+        return
+    try:
+        request.source_check()
+    except SourceError as exc:
+        raise SourceUnavailable(detail=str(exc)) from None
 
 
 def _could_not_open_input(result: RunResult, request: ClipRequest) -> bool:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Literal
 
@@ -61,6 +62,10 @@ class ClipRequest:
     # they change how it is read, never which bytes come out.
     input_options: tuple[str, ...] = ()
     precision: Precision = "editlist"  # file mode only
+    # Raises SourceError when the source is no longer the one registered. The
+    # pool calls it right before it cuts, never for a cached clip: a clip cut
+    # from the registered bytes stays right after the source changes.
+    source_check: Callable[[], None] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.clip_id < 0 or self.version < 0:

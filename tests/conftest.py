@@ -147,6 +147,42 @@ async def conn(database_url: str) -> AsyncIterator[asyncpg.Connection]:
     await connection.close()
 
 
+@dataclass
+class StandaloneDatabase:
+    """A migrated database on a cluster of its own, which a test may stop and start."""
+
+    cluster: EmbeddedCluster
+    dsn: str
+
+    def stop(self) -> None:
+        self.cluster.stop()
+
+    def start(self) -> None:
+        self.cluster.ensure_running()  # same port, so ``dsn`` stays valid
+
+
+@pytest.fixture
+def standalone_database(session_dir: Path) -> Iterator[StandaloneDatabase]:
+    """For outage tests: stopping the suite's shared cluster would fail other tests."""
+    cluster = EmbeddedCluster(session_dir / f"pg-{time.monotonic_ns()}", settings={"fsync": "off"})
+    admin = cluster.ensure_running()
+
+    async def prepare() -> str:
+        dsn = await ensure_database(admin, "origin")
+        conn = await asyncpg.connect(dsn)
+        try:
+            await migrate(conn)
+        finally:
+            await conn.close()
+        return dsn
+
+    try:
+        yield StandaloneDatabase(cluster, run_async(prepare))
+    finally:
+        cluster.stop()
+        shutil.rmtree(cluster.root, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def ffmpeg() -> str:
     return find_ffmpeg(os.environ.get("ORIGIN_FFMPEG"))

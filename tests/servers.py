@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 
 def free_port() -> int:
@@ -104,3 +105,32 @@ def ffmpeg_children(pid: int) -> list[int]:
         if ppid == pid and "ffmpeg" in comm:
             found.append(int(stat.parent.name))
     return found
+
+
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def scrape(http: httpx.Client) -> Samples:
+    """Every sample of ``/metrics``, keyed by name and labels."""
+    response = http.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    samples: Samples = {}
+    for family in text_string_to_metric_families(response.text):
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return samples
+
+
+def value(samples: Samples, name: str, **labels: str) -> float:
+    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+def delta(before: Samples, after: Samples, name: str, **labels: str) -> float:
+    return value(after, name, **labels) - value(before, name, **labels)
+
+
+def json_lines(server: Server) -> list[dict[str, Any]]:
+    """The server's log as JSON objects; fails if any line is not JSON."""
+    lines = [line for line in server.log().splitlines() if line.strip()]
+    return [json.loads(line) for line in lines]  # every line must be JSON

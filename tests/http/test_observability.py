@@ -3,50 +3,16 @@
 from __future__ import annotations
 
 import concurrent.futures
-import json
 import shutil
 import time
 from pathlib import Path
-from typing import Any
 
-import asyncpg
-import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
-from db.connection import ensure_database
-from db.embedded import EmbeddedCluster
-from db.migrate import migrate
 from origin.signing import sign_path
-from tests.conftest import run_async
+from tests.conftest import StandaloneDatabase
 from tests.reliability.test_processes import make_wrapper
-from tests.servers import Server, ServerFactory, register
-
-Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
-
-
-def scrape(http: httpx.Client) -> Samples:
-    response = http.get("/metrics")
-    assert response.status_code == 200
-    assert response.headers["content-type"].startswith("text/plain")
-    samples: Samples = {}
-    for family in text_string_to_metric_families(response.text):
-        for sample in family.samples:
-            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
-    return samples
-
-
-def value(samples: Samples, name: str, **labels: str) -> float:
-    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
-
-
-def delta(before: Samples, after: Samples, name: str, **labels: str) -> float:
-    return value(after, name, **labels) - value(before, name, **labels)
-
-
-def json_lines(server: Server) -> list[dict[str, Any]]:
-    lines = [line for line in server.log().splitlines() if line.strip()]
-    return [json.loads(line) for line in lines]  # every line must be JSON
+from tests.servers import ServerFactory, delta, json_lines, register, scrape, value
 
 
 def test_counters_move_by_the_right_amounts(
@@ -179,45 +145,29 @@ def test_json_logs_one_line_per_run_request_ids_and_no_secrets(
 
 
 def test_readyz_follows_the_database_and_healthz_stays_up(
-    session_dir: Path, sample_video: Path, server_factory: ServerFactory
+    standalone_database: StandaloneDatabase, server_factory: ServerFactory
 ) -> None:
-    cluster = EmbeddedCluster(session_dir / "readyz-pg", settings={"fsync": "off"})
-    admin = cluster.ensure_running()
+    server = server_factory(standalone_database.dsn)
+    with server.client() as http:
+        ready = http.get("/readyz")
+        assert ready.status_code == 200, ready.text
+        assert ready.headers["cache-control"] == "no-store"
 
-    async def prepare() -> str:
-        dsn = await ensure_database(admin, "origin")
-        conn = await asyncpg.connect(dsn)
-        try:
-            await migrate(conn)
-        finally:
-            await conn.close()
-        return dsn
+        standalone_database.stop()
+        down = http.get("/readyz")
+        assert down.status_code == 503
+        assert down.headers["cache-control"] == "no-store"
+        assert any(r.startswith("database") for r in down.json()["reasons"])
+        health = http.get("/healthz")
+        assert health.status_code == 200
+        assert health.headers["cache-control"] == "no-store"
 
-    try:
-        dsn = run_async(prepare)
-        server = server_factory(dsn)
-        with server.client() as http:
-            ready = http.get("/readyz")
-            assert ready.status_code == 200, ready.text
-            assert ready.headers["cache-control"] == "no-store"
-
-            cluster.stop()
-            down = http.get("/readyz")
-            assert down.status_code == 503
-            assert down.headers["cache-control"] == "no-store"
-            assert any(r.startswith("database") for r in down.json()["reasons"])
-            health = http.get("/healthz")
-            assert health.status_code == 200
-            assert health.headers["cache-control"] == "no-store"
-
-            cluster.ensure_running()
-            deadline = time.monotonic() + 15
-            while (again := http.get("/readyz")).status_code != 200:
-                assert time.monotonic() < deadline, again.text
-                time.sleep(0.2)
-            assert http.get("/healthz").status_code == 200
-    finally:
-        cluster.stop()
+        standalone_database.start()
+        deadline = time.monotonic() + 15
+        while (again := http.get("/readyz")).status_code != 200:
+            assert time.monotonic() < deadline, again.text
+            time.sleep(0.2)
+        assert http.get("/healthz").status_code == 200
 
 
 def test_readyz_reports_a_broken_cache_directory(
