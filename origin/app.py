@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
@@ -17,6 +18,7 @@ from origin.clip_rows import ClipRows
 from origin.cors import MediaCors
 from origin.database import resolve_dsn
 from origin.errors import SHORT_MAX_AGE, HttpError, error_response
+from origin.loop_lag import watch_loop_lag
 from origin.metrics import Metrics
 from origin.observe import RequestObserver, RunObserver
 from origin.registration import source_resolver
@@ -75,9 +77,11 @@ def create_app(settings: Settings) -> Starlette:
                 fresh_s=settings.clip_row_ttl_s, stale_s=settings.clip_row_stale_s
             ),
         )  # fmt: skip
+        lag_watch = asyncio.create_task(watch_loop_lag(metrics.loop_lag))
         try:
             yield
         finally:
+            lag_watch.cancel()
             # uvicorn has already waited up to ORIGIN_SHUTDOWN_GRACE_S for
             # responses in flight; whatever ffmpeg still runs is killed now.
             await clip_pool.close()

@@ -22,6 +22,8 @@ from pool.procfs import rss_bytes
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 #: Leakage is bounded by the source's keyframe interval (usually 1 to 10 s).
 LEAKAGE_BUCKETS = (0, 0.05, 0.1, 0.25, 0.5, 1, 1.5, 2, 3, 5, 10)
+#: Event-loop lag: healthy is well under a millisecond, trouble is tens of ms.
+LAG_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1)
 REENCODED_BUCKETS = (0, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64)
 
 LEAKAGE_HELP = (
@@ -65,6 +67,11 @@ class Metrics:
             "origin_responses", "Responses by how they ended: complete, client_gone, "
             "shutdown (grace period after SIGTERM over) or failed (the app raised)",
             ["outcome"], registry=r,
+        )  # fmt: skip
+        self.loop_lag = Histogram(
+            "origin_event_loop_lag_seconds",
+            "How much later than due the event loop woke a 100 ms timer",
+            buckets=LAG_BUCKETS, registry=r,
         )  # fmt: skip
         self.ttfb = Histogram(
             "origin_ttfb_seconds",

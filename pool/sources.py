@@ -100,10 +100,12 @@ class LocalSource:
 
 
 #: ffmpeg's HTTP client: give up on a stalled read (µs), reconnect after network
-#: errors, and keep one connection for the several range requests of a run.
+#: errors but give up after about 3 s of them (the default backs off to 120 s:
+#: an unreachable S3 held the request until the run timeout instead of a 503),
+#: and keep one connection for the several range requests of a run.
 HTTP_INPUT_OPTIONS = (
     "-rw_timeout", "15000000",
-    "-reconnect", "1", "-reconnect_on_network_error", "1",
+    "-reconnect", "1", "-reconnect_on_network_error", "1", "-reconnect_delay_max", "2",
     "-multiple_requests", "1",
 )  # fmt: skip
 

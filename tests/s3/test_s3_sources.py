@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -12,7 +13,7 @@ import pytest
 from pool.sample import make_sample
 from tests.conftest import S3Server
 from tests.s3.counting_proxy import counting_proxy
-from tests.servers import ServerFactory, register
+from tests.servers import ServerFactory, free_port, register
 
 BUCKET = "origin-media"
 
@@ -126,3 +127,31 @@ def test_unusable_s3_uris_are_clear_cli_errors(
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert pattern in result.stderr
+
+
+@pytest.mark.parametrize("precision", ["smart", "editlist"])
+def test_s3_down_is_503_and_cut_clips_keep_playing(
+    database_url: str, sample_video: Path, s3_server: S3Server, bucket: str,
+    server_factory: ServerFactory, session_dir: Path, precision: str,
+) -> None:  # fmt: skip
+    uri = upload(s3_server, sample_video, f"down-{precision}/sample.mp4")
+    clips = register(database_url, uri, "--every", "2.5", env=s3_server.env)["clips"]
+    cache = session_dir / f"s3-down-cache-{precision}"
+    common = {"ORIGIN_CACHE_DIR": str(cache), "ORIGIN_PRECISION": precision}
+    up = server_factory(database_url, **s3_server.env, **common)
+    with up.client() as http:
+        cut = http.get(clips[1]["url"])
+        assert cut.status_code == 200
+    up.stop()
+    # The same cache, and S3 where nothing listens any more.
+    down_env = {**s3_server.env, "ORIGIN_S3_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}"}
+    down = server_factory(database_url, **down_env, **common)
+    with down.client() as http:
+        asked = time.monotonic()
+        refused = http.get(clips[2]["url"])
+        assert refused.status_code == 503, refused.text
+        assert time.monotonic() - asked < 10  # ffmpeg's reconnects give up within seconds
+        assert refused.headers["cache-control"] == "no-store"
+        assert int(refused.headers["retry-after"]) >= 1
+        assert http.get(clips[1]["url"]).content == cut.content
+    assert list(cache.glob("*.tmp")) == []
