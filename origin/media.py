@@ -11,6 +11,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
+from starlette.requests import Request
+from starlette.responses import Response
+
 from db import clips as clip_store
 from db import sources as source_store
 from db.errors import NotFound
@@ -19,6 +22,7 @@ from db.tiling import to_time
 from origin.db_access import DatabaseUnavailable, connection
 from origin.errors import SHORT_MAX_AGE, HttpError
 from origin.metrics import Metrics
+from origin.responses import clip_file_response, not_modified
 from origin.state import AppState
 from pool.clip_pool import ClipPool
 from pool.errors import PoolClosed, PoolError, Saturated, SourceUnavailable
@@ -133,6 +137,42 @@ def clip_request(
         # frames under an immutable URL.
         source_check=functools.partial(location.check_identity, source.identity),
     )
+
+
+async def answer_without_cutting(
+    request: Request, state: AppState, found: ClipLookup, wanted: ClipRequest, *,
+    etag: str, media_type: str,
+) -> Response | None:  # fmt: skip
+    """The answer that needs no cut: 304, or (database down) the cached file; else None."""
+    last_modified = found.clip.updated_at
+    unchanged = not_modified(request, etag=etag, last_modified=last_modified)
+    if unchanged is not None:
+        return unchanged
+    if found.outage is None:
+        return None
+    request.state.cache = "hit"
+    path = found.stale_file(state.clip_pool, wanted)
+    return await clip_file_response(
+        request, path, etag=etag, last_modified=last_modified, media_type=media_type
+    )
+
+
+async def answer_with_file(
+    request: Request, state: AppState, found: ClipLookup, wanted: ClipRequest, *,
+    etag: str, media_type: str,
+) -> Response:  # fmt: skip
+    """Fetch the finished file (cutting it if needed) and serve it.
+
+    A transient file (the disk is below its floor) is deleted after the answer.
+    """
+    pool = state.clip_pool
+    fetched = await pool.fetch_file(wanted)
+    request.state.cache = fetched.cache
+    return await clip_file_response(
+        request, fetched.path, etag=etag, last_modified=found.clip.updated_at,
+        media_type=media_type,
+        transient=(lambda: pool.discard_transient(fetched)) if fetched.transient else None,
+    )  # fmt: skip
 
 
 def pool_error(exc: PoolError, metrics: Metrics) -> HttpError:

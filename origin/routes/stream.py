@@ -11,18 +11,15 @@ from starlette.responses import RedirectResponse, Response
 from origin.errors import SHORT_MAX_AGE, HttpError
 from origin.media import (
     OLD_VERSION_CACHE,
+    answer_with_file,
+    answer_without_cutting,
     clip_request,
     current_clip,
     parse_version,
     pool_error,
 )
 from origin.params import parse_id
-from origin.responses import (
-    clip_etag,
-    clip_file_response,
-    clip_stream_response,
-    not_modified,
-)
+from origin.responses import MP4, clip_etag, clip_file_response, clip_stream_response
 from origin.signing import sign_path_until, verify
 from origin.state import AppState, app_state
 from origin.urls import clip_stream_path
@@ -80,21 +77,14 @@ async def stream_clip(request: Request) -> Response:
                 clip, found.source, "file", state.sources, state.settings.precision
             )
         etag = clip_etag(wanted.cache_key, state.ffmpeg_version)
-        unchanged = not_modified(request, etag=etag, last_modified=clip.updated_at)
-        if unchanged is not None:
-            return unchanged
-        if found.outage is not None:
-            request.state.cache = "hit"
-            path = found.stale_file(pool, wanted)
-            return await clip_file_response(request, path, etag=etag, last_modified=clip.updated_at)
+        answer = await answer_without_cutting(
+            request, state, found, wanted, etag=etag, media_type=MP4
+        )
+        if answer is not None:
+            return answer
         # Range and HEAD answers need the whole file's length: wait for it.
         if not pipe or "range" in request.headers or request.method == "HEAD":
-            fetched = await pool.fetch_file(wanted)
-            request.state.cache = fetched.cache
-            return await clip_file_response(
-                request, fetched.path, etag=etag, last_modified=clip.updated_at,
-                transient=(lambda: pool.discard_transient(fetched)) if fetched.transient else None,
-            )  # fmt: skip
+            return await answer_with_file(request, state, found, wanted, etag=etag, media_type=MP4)
         stream = pool.stream(wanted)
         await stream.open()
     except PoolError as exc:

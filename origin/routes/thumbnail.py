@@ -11,9 +11,17 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from origin.errors import SHORT_MAX_AGE, HttpError
-from origin.media import OLD_VERSION_CACHE, clip_request, current_clip, parse_version, pool_error
+from origin.media import (
+    OLD_VERSION_CACHE,
+    answer_with_file,
+    answer_without_cutting,
+    clip_request,
+    current_clip,
+    parse_version,
+    pool_error,
+)
 from origin.params import parse_id
-from origin.responses import clip_etag, clip_file_response, not_modified
+from origin.responses import clip_etag
 from origin.state import app_state
 from origin.urls import clip_thumbnail_path
 from pool.errors import PoolError
@@ -34,24 +42,14 @@ async def thumbnail(request: Request) -> Response:
         return RedirectResponse(
             clip_thumbnail_path(clip), status_code=302, headers={"Cache-Control": OLD_VERSION_CACHE}
         )
-    pool = state.clip_pool
     try:
         jpeg_request = clip_request(clip, found.source, "jpeg", state.sources)
         etag = clip_etag(jpeg_request.cache_key, state.ffmpeg_version)
-        unchanged = not_modified(request, etag=etag, last_modified=clip.updated_at)
-        if unchanged is not None:
-            return unchanged
-        if found.outage is not None:
-            request.state.cache = "hit"
-            path = found.stale_file(pool, jpeg_request)
-            return await clip_file_response(
-                request, path, etag=etag, last_modified=clip.updated_at, media_type=JPEG
-            )
-        fetched = await pool.fetch_file(jpeg_request)
+        answer = await answer_without_cutting(
+            request, state, found, jpeg_request, etag=etag, media_type=JPEG
+        )
+        return answer or await answer_with_file(
+            request, state, found, jpeg_request, etag=etag, media_type=JPEG
+        )
     except PoolError as exc:
         raise pool_error(exc, state.metrics) from None
-    request.state.cache = fetched.cache
-    return await clip_file_response(
-        request, fetched.path, etag=etag, last_modified=clip.updated_at, media_type=JPEG,
-        transient=(lambda: pool.discard_transient(fetched)) if fetched.transient else None,
-    )  # fmt: skip
