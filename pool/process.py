@@ -1,7 +1,11 @@
 """Run one ffmpeg process: spawn, read its output, time it out, kill it, always reap it.
 
-The process gets its own process group (``start_new_session``), so a kill
-reaches anything it started. Stopping is SIGTERM to the group, up to
+The process gets its own process group (``process_group=0``), so a kill
+reaches anything it started. Not its own session: with the kernel's
+autogroup scheduling (``kernel.sched_autogroup_enabled``, on in most
+distributions), every session is scheduled as one group with an equal share,
+whatever the niceness inside it, so an ffmpeg in a session of its own took
+as much CPU as the whole server. Stopping is SIGTERM to the group, up to
 :data:`KILL_GRACE_S` for it to exit, then SIGKILL. Whatever ends a run
 (normal exit, failure, timeout, cancellation of the task driving it), the
 process is waited for before :meth:`FfmpegProcess.stop` returns, and that wait
@@ -125,7 +129,7 @@ class FfmpegProcess:
         watch_file: Path | None = None,
         nice: int = 0,
     ) -> FfmpegProcess:
-        """Start ``argv`` in a new session; the hard timeout runs from now.
+        """Start ``argv`` in a new process group; the hard timeout runs from now.
 
         ``nice`` is added to the process's niceness right after the spawn. The
         whole process group is changed, so any thread that already exists is
@@ -142,7 +146,7 @@ class FfmpegProcess:
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE if pipe_stdout else subprocess.DEVNULL,
                 stderr=stderr_file,
-                start_new_session=True,
+                process_group=0,
             )
         )
         deadline = None if timeout_s is None else spawned_at + timeout_s

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -130,3 +131,34 @@ async def test_cancelling_the_spawn_reaps_what_it_started(wrapper_script: Wrappe
     with pytest.raises(asyncio.CancelledError):
         await spawning
     assert ffmpeg_children() == []  # already reaped when the cancellation came through
+
+
+def _thread_niceness(pid: int) -> list[int]:
+    """The niceness of each thread of process ``pid``."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        stat = (task / "stat").read_text()
+        found.append(int(stat[stat.rindex(")") + 2 :].split()[16]))
+    return found
+
+
+async def test_ffmpeg_and_all_its_threads_run_nicer_in_the_servers_session(
+    ffmpeg: str, sample_no_bframes: Path
+) -> None:
+    # A re-encode, so ffmpeg starts its codec threads after the spawn.
+    argv = [
+        ffmpeg, "-nostdin", "-v", "error", "-re", "-i", str(sample_no_bframes),
+        "-c:v", "libx264", "-threads", "2", "-f", "null", "-",
+    ]  # fmt: skip
+    process = await FfmpegProcess.spawn(argv, timeout_s=30, pipe_stdout=False, nice=7)
+    try:
+        await asyncio.sleep(0.5)
+        niceness = _thread_niceness(process.pid)
+        assert len(niceness) > 1
+        assert set(niceness) == {7}
+        # The same session, hence the same autogroup: niceness counts against
+        # the server's own threads instead of being one group among equals.
+        assert os.getsid(process.pid) == os.getsid(0)
+        assert os.getpgid(process.pid) == process.pid
+    finally:
+        await process.stop()
