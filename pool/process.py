@@ -1,20 +1,17 @@
 """Run one ffmpeg process: spawn, read its output, time it out, kill it, always reap it.
 
-The process gets its own process group (``process_group=0``), so a kill
-reaches anything it started. Not its own session: with the kernel's
-autogroup scheduling (``kernel.sched_autogroup_enabled``, on in most
-distributions), every session is scheduled as one group with an equal share,
-whatever the niceness inside it, so an ffmpeg in a session of its own took
-as much CPU as the whole server. Stopping is SIGTERM to the group, up to
-:data:`KILL_GRACE_S` for it to exit, then SIGKILL. Whatever ends a run
-(normal exit, failure, timeout, cancellation of the task driving it), the
-process is waited for before :meth:`FfmpegProcess.stop` returns, and that wait
-survives repeated cancellation: a slot must not be freed for a process that
-still exists.
+The process gets its own session and process group (``start_new_session``),
+so a kill reaches anything it started.
 
 The whole process group runs at a lower CPU priority (``nice``) than the
 server when asked: with every core encoding, the event loop still gets the CPU
-it needs to answer cache hits, redirects and 429s on time.
+it needs to answer cache hits, redirects and 429s on time. With the kernel's
+autogroup scheduling (``kernel.sched_autogroup_enabled``, on in most
+distributions) each session is scheduled as one group with an equal share
+whatever the niceness inside it, so the new session's autogroup gets the
+same nice value: without it an ffmpeg weighed as much as the whole server.
+(A process group without a session would avoid the autogroup, but uvloop,
+which uvicorn uses, refuses ``process_group``.)
 
 stderr goes to an unlinked temporary file rather than a pipe: nothing has to
 drain it while ffmpeg runs, and only its last few KB are read at the end.
@@ -129,7 +126,7 @@ class FfmpegProcess:
         watch_file: Path | None = None,
         nice: int = 0,
     ) -> FfmpegProcess:
-        """Start ``argv`` in a new process group; the hard timeout runs from now.
+        """Start ``argv`` in a new session; the hard timeout runs from now.
 
         ``nice`` is added to the process's niceness right after the spawn. The
         whole process group is changed, so any thread that already exists is
@@ -146,7 +143,7 @@ class FfmpegProcess:
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE if pipe_stdout else subprocess.DEVNULL,
                 stderr=stderr_file,
-                process_group=0,
+                start_new_session=True,
             )
         )
         deadline = None if timeout_s is None else spawned_at + timeout_s
@@ -176,9 +173,7 @@ class FfmpegProcess:
             stderr_file.close()
             raise
         if nice:
-            with contextlib.suppress(ProcessLookupError):  # it has already exited
-                niceness = min(19, os.getpriority(os.PRIO_PROCESS, 0) + nice)
-                os.setpriority(os.PRIO_PGRP, proc.pid, niceness)
+            _lower_priority(proc.pid, nice)
         return wrap(proc)
 
     @property
@@ -314,6 +309,16 @@ class FfmpegProcess:
             return ""
         finally:
             self._stderr.close()
+
+
+def _lower_priority(pid: int, nice: int) -> None:
+    """Make process group ``pid`` (and its autogroup, if any) ``nice`` nicer than us."""
+    niceness = min(19, os.getpriority(os.PRIO_PROCESS, 0) + nice)
+    with contextlib.suppress(ProcessLookupError):  # it has already exited
+        os.setpriority(os.PRIO_PGRP, pid, niceness)
+    # Absent without CONFIG_SCHED_AUTOGROUP; gone if the process already exited.
+    with contextlib.suppress(OSError), open(f"/proc/{pid}/autogroup", "w") as autogroup:
+        autogroup.write(str(niceness))
 
 
 @contextlib.asynccontextmanager

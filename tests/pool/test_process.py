@@ -142,7 +142,13 @@ def _thread_niceness(pid: int) -> list[int]:
     return found
 
 
-async def test_ffmpeg_and_all_its_threads_run_nicer_in_the_servers_session(
+def _autogroup_niceness(pid: int) -> int | None:
+    """The niceness of ``pid``'s autogroup; None without autogroup scheduling."""
+    autogroup = Path(f"/proc/{pid}/autogroup")
+    return int(autogroup.read_text().split()[-1]) if autogroup.exists() else None
+
+
+async def test_ffmpeg_its_threads_and_its_autogroup_run_nicer(
     ffmpeg: str, sample_no_bframes: Path
 ) -> None:
     # A re-encode, so ffmpeg starts its codec threads after the spawn.
@@ -156,9 +162,9 @@ async def test_ffmpeg_and_all_its_threads_run_nicer_in_the_servers_session(
         niceness = _thread_niceness(process.pid)
         assert len(niceness) > 1
         assert set(niceness) == {7}
-        # The same session, hence the same autogroup: niceness counts against
-        # the server's own threads instead of being one group among equals.
-        assert os.getsid(process.pid) == os.getsid(0)
         assert os.getpgid(process.pid) == process.pid
+        # Its session is scheduled as one group (autogroup): it must be nice too,
+        # or it weighs as much as the whole server.
+        assert _autogroup_niceness(process.pid) in (None, 7)
     finally:
         await process.stop()
