@@ -24,6 +24,7 @@ check: lint test
 bench: setup
 	tools/ensure-system-packages.sh --bench
 	$(BIN)/python -m bench.clip_latency
+	$(BIN)/python -m bench.responsiveness
 
 setup: $(STAMP)
 

@@ -8,8 +8,8 @@ import pytest
 
 from tests.corpus.matrix import Corpus
 from tests.corpus.recipes import RECIPES
-from tests.http.test_observability import scrape, value
 from tests.mediacheck import packets
+from tests.servers import scrape, value
 
 NAMES = [recipe.name for recipe in RECIPES]
 FALLBACKS = [recipe.name for recipe in RECIPES if recipe.precision != "smart"]

@@ -6,8 +6,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from tests.http.test_observability import scrape, value
-from tests.servers import ServerFactory, register
+from tests.servers import ServerFactory, register, scrape, value
 
 FPS = 30  # the sample's frame rate
 

@@ -10,10 +10,19 @@ import httpx
 import pytest
 
 from tests.corpus.matrix import CASES, Corpus
-from tests.http.test_observability import Samples, delta, json_lines, scrape, value
 from tests.mediacheck import frame_hashes, source_frame_hashes, stream_durations
 from tests.reliability.test_processes import make_wrapper, wait_for_no_ffmpeg
-from tests.servers import Server, ServerFactory, register, start_server
+from tests.servers import (
+    Samples,
+    Server,
+    ServerFactory,
+    delta,
+    json_lines,
+    register,
+    scrape,
+    start_server,
+    value,
+)
 
 #: x264 with B-frames and a keyframe exactly every 2 s at 30 fps.
 X264_2S_GOP = ("-c:v", "libx264", "-preset", "veryfast", "-g", "60", "-x264-params", "scenecut=0")
