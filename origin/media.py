@@ -72,8 +72,8 @@ async def current_clip(state: AppState, clip_id: int, version: int) -> ClipLooku
 
     A row read within the last few seconds answers without the database
     (origin/clip_rows.py); while the database is down an older row still
-    answers, marked ``stale``. 404 for an unknown clip, 503 when the database
-    cannot answer and no row can stand in.
+    answers, with the ``outage`` set. 404 for an unknown clip, 503 when the
+    database cannot answer and no row can stand in.
     """
     rows = state.clip_rows
     fresh = rows.fresh(clip_id, version)

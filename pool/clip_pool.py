@@ -6,6 +6,9 @@ cut into a temp file → rename into the cache. A file clip is cut by the smart
 cut (pool/smart_cut.py: at most one ffmpeg run, for the frames it re-encodes)
 when the request asks for it and the source allows, else by one ffmpeg stream
 copy written again with exact edit lists and timing (pool/mp4_editlist.py).
+The source's identity is checked right before a cut, never for a hit. Below
+the disk's free-space floor a miss is cut the same way into a transient file
+that only its caller sees and deletes once served.
 
 Every ffmpeg run lives in a task the pool owns, never in a caller's task: a
 caller that is cancelled (client gone) only drops its interest, and the pool
