@@ -38,12 +38,12 @@ from types import FrameType
 
 from pool.argv import build_clip_argv
 from pool.cache import replace_into_place
+from pool.cutting.editlist import trim_presentation
+from pool.cutting.smart_cut import ENCODER, SmartCutReport, prepare
 from pool.ffmpeg_binary import find_ffmpeg
-from pool.mp4_editlist import trim_presentation
-from pool.probe import ProbeResult, probe
 from pool.request import ClipRequest, seconds_text
-from pool.sample import make_sample
-from pool.smart_cut import ENCODER, SmartCutReport, prepare
+from pool.sources.probe import ProbeResult, probe
+from pool.sources.sample import make_sample
 
 REPO = Path(__file__).resolve().parent.parent
 DOC = REPO / "docs" / "benchmarks.md"
@@ -771,8 +771,9 @@ def render(results: Results, facts: ProbeResult, elapsed_s: float, ffmpeg: str) 
         "cache and sends it.",
         f"  - *{SMART}*: a second file-mode server with `ORIGIN_PRECISION=smart` (the default), "
         "the same database and its own cache directory, cache file deleted before each request, "
-        "so every request runs `pool.smart_cut` (plan, x264 for the frames before the first "
-        "keyframe and a few at the end, copy the rest, write the MP4), renames and sends.",
+        "so every request runs `pool.cutting.smart_cut` (plan, x264 for the frames before "
+        "the first keyframe and a few at the end, copy the rest, write the MP4), renames and "
+        "sends.",
         f"  - *{WARM}*: the edit-list URL again, served from the cache.",
         f"  - *{NGINX}*: nginx `mp4;` on the source directory (`sendfile on`, 1 worker). It has no "
         "clip cache, so every request re-reads the index; the source is in the page cache, as "

@@ -31,8 +31,8 @@ from origin.settings import Settings, SettingsError, settings_help
 from origin.shapes import clip_json, source_json
 from origin.urls import DEFAULT_TTL_S, clip_stream_url
 from pool.ffmpeg_binary import FfmpegNotFound, find_ffmpeg
-from pool.probe import ProbeError
-from pool.sources import SourceError
+from pool.sources.locations import SourceError
+from pool.sources.probe import ProbeError
 
 
 class CliError(Exception):

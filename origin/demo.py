@@ -18,7 +18,7 @@ from origin.registration import register_source, source_resolver
 from origin.server import serve
 from origin.settings import Settings
 from pool.ffmpeg_binary import find_ffmpeg
-from pool.sample import make_sample
+from pool.sources.sample import make_sample
 
 
 def demo_sample_path(settings: Settings) -> Path:

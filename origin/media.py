@@ -27,7 +27,7 @@ from origin.state import AppState
 from pool.clip_pool import ClipPool
 from pool.errors import PoolClosed, PoolError, Saturated, SourceUnavailable
 from pool.request import ClipRequest, Mode, Precision
-from pool.sources import SourceError, SourceResolver
+from pool.sources.locations import SourceError, SourceResolver
 
 _VERSION = re.compile(r"v([0-9]{1,10})")
 OLD_VERSION_CACHE = "public, max-age=60"

@@ -12,10 +12,10 @@ import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from origin.metrics import Metrics
+from pool.cutting.smart_cut import SmartCutReport
+from pool.cutting.smart_plan import SmartCutUnsupported
 from pool.process import RunResult
 from pool.request import ClipRequest
-from pool.smart_cut import SmartCutReport
-from pool.smart_plan import SmartCutUnsupported
 
 log = structlog.get_logger("origin")
 

@@ -11,7 +11,7 @@ from origin.clip_rows import ClipRows
 from origin.metrics import Metrics
 from origin.settings import Settings
 from pool.clip_pool import ClipPool
-from pool.sources import SourceResolver
+from pool.sources.locations import SourceResolver
 
 
 @dataclass

@@ -6,7 +6,7 @@ and, if present, the first audio stream:
 - ``file``: a regular MP4, index last. ffmpeg starts the copy at the keyframe
   before ``start`` and writes an edit list that hides that pre-roll, so players
   begin at the exact frame (NOTES.md). Do not add ``-avoid_negative_ts
-  make_zero``: it removes that edit list. :mod:`pool.mp4_editlist` then makes
+  make_zero``: it removes that edit list. :mod:`pool.cutting.editlist` then makes
   the edit lists exact and puts the index first, in one pass (``+faststart``
   would be another).
 - ``pipe``: a fragmented MP4 that can be written to a pipe as it is cut. It

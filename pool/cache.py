@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from pool.mp4_boxes import is_complete_mp4
+from pool.mp4.boxes import is_complete_mp4
 
 EvictReason = Literal["ttl", "size", "disk", "missing", "corrupt"]
 

@@ -3,9 +3,9 @@
 One path per request: cache hit → done; miss → join the run already cutting
 this key, or start one (single flight) → wait for a slot (or Saturated) →
 cut into a temp file → rename into the cache. A file clip is cut by the smart
-cut (pool/smart_cut.py: at most one ffmpeg run, for the frames it re-encodes)
+cut (pool/cutting/smart_cut.py: at most one ffmpeg run, for the frames it re-encodes)
 when the request asks for it and the source allows, else by one ffmpeg stream
-copy written again with exact edit lists and timing (pool/mp4_editlist.py).
+copy written again with exact edit lists and timing (pool/cutting/editlist.py).
 The source's identity is checked right before a cut, never for a hit. Below
 the disk's free-space floor a miss is cut the same way into a transient file
 that only its caller sees and deletes once served.
@@ -39,15 +39,15 @@ from typing import Literal
 from pool.argv import PIPE_OUTPUT, build_clip_argv
 from pool.cache import ClipCache
 from pool.coalesce import Flight, SingleFlight
+from pool.cutting.editlist import trim_presentation
+from pool.cutting.smart_cut import SmartCut, SmartCutReport, prepare
+from pool.cutting.smart_plan import SmartCutUnsupported
 from pool.errors import CacheFull, PoolClosed, RunFailed, RunTimeout, SourceUnavailable, scrub
-from pool.mp4_boxes import Mp4Error
-from pool.mp4_editlist import trim_presentation
+from pool.mp4.boxes import Mp4Error
 from pool.process import FfmpegProcess, Outcome, RunResult, await_uncancellable
 from pool.request import ClipRequest
 from pool.slots import Slots
-from pool.smart_cut import SmartCut, SmartCutReport, prepare
-from pool.smart_plan import SmartCutUnsupported
-from pool.sources import SourceError
+from pool.sources.locations import SourceError
 from pool.stream import JOIN_ATTEMPTS, Channel, ClipStream, Tee
 
 log = logging.getLogger(__name__)
@@ -394,7 +394,7 @@ class ClipPool:
     async def _trim_end(self, temp: Path, request: ClipRequest) -> None:
         """Make the copy show exactly the clip: first frame on time, end at the clip's end.
 
-        See pool/mp4_editlist.py. Only a regular MP4 has edit lists; a
+        See pool/cutting/editlist.py. Only a regular MP4 has edit lists; a
         fragmented one cannot carry them.
         """
         if request.mode != "file":

@@ -12,7 +12,7 @@ Mode = Literal["file", "pipe", "jpeg"]
 #: How a ``file`` clip starts exactly: ``editlist`` stream-copies from the
 #: keyframe before the start and hides the pre-roll with an edit list;
 #: ``smart`` re-encodes the frames before the first keyframe instead, so
-#: nothing is hidden (pool/smart_cut.py).
+#: nothing is hidden (pool/cutting/smart_cut.py).
 Precision = Literal["editlist", "smart"]
 
 # Bump when the ffmpeg recipe (pool/argv.py) changes the bytes it produces, so

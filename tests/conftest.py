@@ -26,7 +26,7 @@ from db.connection import ensure_database
 from db.embedded import EmbeddedCluster
 from db.migrate import migrate
 from pool.ffmpeg_binary import find_ffmpeg
-from pool.sample import make_sample
+from pool.sources.sample import make_sample
 from tests.corpus import recipes
 from tests.corpus.matrix import Corpus, CorpusSource, cut_points
 from tests.mediacheck import decoded_frames, packets

@@ -22,7 +22,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pool.mp4_boxes import file_reader, top_level
+from pool.mp4.boxes import file_reader, top_level
 
 #: Where generated sources are kept between runs (git ignores it).
 CACHE = Path(__file__).resolve().parents[2] / ".cache" / "corpus"

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from pool.mp4_boxes import Box, file_reader, read_moov
-from pool.mp4_index import handler_of, movie_timescale_of
+from pool.mp4.boxes import Box, file_reader, read_moov
+from pool.mp4.index import handler_of, movie_timescale_of
 from tests.corpus.matrix import CASES, Corpus, CorpusClip
 from tests.corpus.recipes import RECIPES
 from tests.mediacheck import (

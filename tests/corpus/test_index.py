@@ -1,4 +1,4 @@
-"""pool/mp4_index.py presents every sample when FFmpeg's demuxer (Chromium's) does.
+"""pool/mp4/index.py presents every sample when FFmpeg's demuxer (Chromium's) does.
 
 The smart cut plans from the index; registration and the checks here read
 times through ffmpeg. They must be one timeline, for the sources (edit
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from pool.mp4_boxes import file_reader
-from pool.mp4_index import read_movie
+from pool.mp4.boxes import file_reader
+from pool.mp4.index import read_movie
 from tests.corpus.matrix import Corpus
 from tests.corpus.recipes import RECIPES
 from tests.mediacheck import packets

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pool.mp4_boxes import Mp4Error, file_reader, read_moov
-from pool.mp4_editlist import trim_presentation
+from pool.cutting.editlist import trim_presentation
+from pool.mp4.boxes import Mp4Error, file_reader, read_moov
 from tests.mediacheck import frame_hashes, source_frame_hashes
 
 

@@ -18,7 +18,7 @@ import pytest
 
 from pool.clip_pool import ClipPool
 from pool.request import ClipRequest, Mode
-from pool.sample import make_sample
+from pool.sources.sample import make_sample
 
 MakePool = Callable[..., Awaitable[ClipPool]]
 

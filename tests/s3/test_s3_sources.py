@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from pool.sample import make_sample
+from pool.sources.sample import make_sample
 from tests.conftest import S3Server
 from tests.s3.counting_proxy import counting_proxy
 from tests.servers import ServerFactory, free_port, register

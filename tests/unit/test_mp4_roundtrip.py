@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from pool import avc
-from pool.mp4_boxes import file_reader, parse_boxes
-from pool.mp4_index import read_movie
-from pool.mp4_writer import OutSample, OutTrack, SampleRef, write_mp4
+from pool.mp4 import avc
+from pool.mp4.boxes import file_reader, parse_boxes
+from pool.mp4.index import read_movie
+from pool.mp4.writer import OutSample, OutTrack, SampleRef, write_mp4
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Retiming a track so it ends exactly where its clip does (pool/mp4_timing.py)."""
+"""Retiming a track so it ends exactly where its clip does (pool/mp4/timing.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pool.mp4_timing import Timing, exact_end
+from pool.mp4.timing import Timing, exact_end
 
 F = 512  # one frame, in ticks
 

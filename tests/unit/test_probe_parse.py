@@ -2,7 +2,7 @@ from fractions import Fraction
 
 import pytest
 
-from pool.probe import ProbeResult, _clockwise, _parse_framecrc
+from pool.sources.probe import ProbeResult, _clockwise, _parse_framecrc
 
 FRAMECRC = """#extradata 0:       45, 0x2ad20e42
 #tb 0: 1/15360

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pool.mp4_index import Sample
-from pool.smart_plan import CutPlan, SmartCutUnsupported, plan_cut
+from pool.cutting.smart_plan import CutPlan, SmartCutUnsupported, plan_cut
+from pool.mp4.index import Sample
 
 TICKS = 512  # per frame
 SCALE = 15360  # 30 fps

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from pool.sources import LocalSource, S3Source, SourceError, SourceResolver
+from pool.sources.locations import LocalSource, S3Source, SourceError, SourceResolver
 
 open_source = SourceResolver().open
 

@@ -1,6 +1,6 @@
 """Smart cut: a frame-exact clip with no hidden pre-roll, re-encoding only what it must.
 
-Steps, for one clip of an H.264 MP4 source (see :mod:`pool.smart_plan`):
+Steps, for one clip of an H.264 MP4 source (see :mod:`pool.cutting.smart_plan`):
 
 1. :meth:`SmartCut.prepare` reads the source's index (``moov`` only), plans
    which frames to copy and which to re-encode, fetches the byte span the clip
@@ -36,14 +36,14 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
-from pool import avc
-from pool.mp4_boxes import Box, Mp4Error, file_reader, parse_boxes
-from pool.mp4_index import Movie, Sample, Track, read_movie
-from pool.mp4_timing import Timing, exact_end
-from pool.mp4_writer import OutSample, OutTrack, SampleRef, write_mp4
+from pool.cutting.smart_plan import CutPlan, Reencode, SmartCutUnsupported, plan_cut, shown_frames
+from pool.mp4 import avc
+from pool.mp4.boxes import Box, Mp4Error, file_reader, parse_boxes
+from pool.mp4.index import Movie, Sample, Track, read_movie
+from pool.mp4.timing import Timing, exact_end
+from pool.mp4.writer import OutSample, OutTrack, SampleRef, write_mp4
 from pool.request import ClipRequest, Precision
-from pool.smart_plan import CutPlan, Reencode, SmartCutUnsupported, plan_cut, shown_frames
-from pool.source_reader import LocalReader, SourceReader, open_reader
+from pool.sources.reader import LocalReader, SourceReader, open_reader
 
 #: x264 settings for re-encoded frames: visually transparent (PSNR well above
 #: 40 dB), fast, and deterministic. x264's output depends on its thread count,
@@ -626,7 +626,7 @@ def _splice_timing(parts: Sequence[tuple[int, Sample, int]], reorder: int) -> li
     so decode times keep increasing into the copied part; the tail's frames
     do too, but never before the last copied one (every frame of a track
     then shows as long after it decodes, which keeps its end exact in every
-    player: :mod:`pool.mp4_timing`).
+    player: :mod:`pool.mp4.timing`).
     """
     timed: list[tuple[int, int]] = []
     copied_any = False
@@ -653,7 +653,7 @@ def _exactly_timed(
     length: int,
     delayed: bool,
 ) -> list[OutSample]:
-    """Output samples whose steps end the track exactly (see :mod:`pool.mp4_timing`).
+    """Output samples whose steps end the track exactly (see :mod:`pool.mp4.timing`).
 
     ``timings`` carry decode and presentation times (their steps are
     recomputed from the decode times, ``last_step`` for the last sample).

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
-from pool.mp4_index import Sample
+from pool.mp4.index import Sample
 
 
 class SmartCutUnsupported(Exception):

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import BinaryIO
 
-from pool.mp4_boxes import Box, Mp4Error, full_box, table_box
-from pool.mp4_index import Track
-from pool.mp4_timing import Timing, timing_boxes
+from pool.mp4.boxes import Box, Mp4Error, full_box, table_box
+from pool.mp4.index import Track
+from pool.mp4.timing import Timing, timing_boxes
 
 _CHUNK_SECONDS = Fraction(1)
 _MATRIX = struct.pack(">9I", 0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000)

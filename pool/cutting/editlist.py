@@ -7,7 +7,7 @@ segment duration, so shortening it makes the clip end exactly where it should,
 without re-encoding. The start is made exact too: the first frame shows at
 its source time minus the clip's start, even when the start falls between two
 frames. The samples' decode steps are retimed so every player takes the track
-to end where the clip does (:mod:`pool.mp4_timing`).
+to end where the clip does (:mod:`pool.mp4.timing`).
 
 ffmpeg writes its index last (no ``+faststart``, which would copy the whole
 file once more); this module writes ``ftyp``, the new ``moov``, then the media
@@ -24,8 +24,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import BinaryIO
 
-from pool.mp4_boxes import Box, Mp4Error, TopLevel, parse_boxes, table_box, top_level
-from pool.mp4_index import (
+from pool.mp4.boxes import Box, Mp4Error, TopLevel, parse_boxes, table_box, top_level
+from pool.mp4.index import (
     Track,
     edit_entries,
     handler_of,
@@ -33,7 +33,7 @@ from pool.mp4_index import (
     movie_timescale_of,
     read_track,
 )
-from pool.mp4_timing import Timing, exact_end, timing_boxes
+from pool.mp4.timing import Timing, exact_end, timing_boxes
 
 #: Top-level boxes that only pad: not copied into the new file.
 _PADDING = {b"free", b"skip", b"wide"}

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pool.mp4_boxes import Box, Mp4Error, runs, table_box
+from pool.mp4.boxes import Box, Mp4Error, runs, table_box
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from itertools import accumulate
 
-from pool.mp4_boxes import Box, Mp4Error, ReadAt, parse_boxes, read_moov
+from pool.mp4.boxes import Box, Mp4Error, ReadAt, parse_boxes, read_moov
 
 
 @dataclass(frozen=True)
