@@ -6,7 +6,7 @@ import bisect
 import functools
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -22,9 +22,9 @@ from db.tiling import to_time
 from origin.db_access import DatabaseUnavailable, connection
 from origin.errors import SHORT_MAX_AGE, HttpError
 from origin.metrics import Metrics
-from origin.responses import clip_file_response, not_modified
+from origin.responses import clip_etag, clip_file_response, clip_stream_response, not_modified
 from origin.state import AppState
-from pool.clip_pool import ClipPool
+from pool.clip_pool import ClipPool, ClipStream
 from pool.errors import PoolClosed, PoolError, Saturated, SourceUnavailable
 from pool.request import ClipRequest, Mode, Precision
 from pool.sources.locations import SourceError, SourceResolver
@@ -139,7 +139,7 @@ def clip_request(
     )
 
 
-async def answer_without_cutting(
+async def _answer_without_cutting(
     request: Request, state: AppState, found: ClipLookup, wanted: ClipRequest, *,
     etag: str, media_type: str,
 ) -> Response | None:  # fmt: skip
@@ -157,22 +157,60 @@ async def answer_without_cutting(
     )
 
 
-async def answer_with_file(
+async def _answer_from_pool(
     request: Request, state: AppState, found: ClipLookup, wanted: ClipRequest, *,
     etag: str, media_type: str,
 ) -> Response:  # fmt: skip
-    """Fetch the finished file (cutting it if needed) and serve it.
+    """Ask the pool for the clip (one call) and turn its answer into a response.
 
-    A transient file (the disk is below its floor) is deleted after the answer.
+    A file is served with Range/HEAD semantics (a transient one, below the
+    disk floor, is deleted after the answer); a pipe-mode stream is sent as
+    ffmpeg writes it. Range and HEAD need the whole file's length.
     """
     pool = state.clip_pool
-    fetched = await pool.fetch_file(wanted)
-    request.state.cache = fetched.cache
+    need_length = "range" in request.headers or request.method == "HEAD"
+    answer = await pool.clip(wanted, need_length=need_length)
+    if isinstance(answer, ClipStream):
+        request.state.cache = "miss"
+        return clip_stream_response(_stream_body(answer))
+    request.state.cache = answer.cache
     return await clip_file_response(
-        request, fetched.path, etag=etag, last_modified=found.clip.updated_at,
+        request, answer.path, etag=etag, last_modified=found.clip.updated_at,
         media_type=media_type,
-        transient=(lambda: pool.discard_transient(fetched)) if fetched.transient else None,
+        transient=(lambda: pool.discard_transient(answer)) if answer.transient else None,
     )  # fmt: skip
+
+
+async def _stream_body(stream: ClipStream) -> AsyncIterator[bytes]:
+    # uvicorn cancels this generator's task when the client leaves and never
+    # calls aclose(); closing in `finally` kills a run nobody else waits for.
+    try:
+        async for chunk in stream:
+            yield chunk
+    finally:
+        stream.close()
+
+
+async def serve_clip(
+    request: Request, state: AppState, found: ClipLookup, form: Mode, *,
+    media_type: str, precision: Precision = "editlist",
+) -> Response:  # fmt: skip
+    """The answer for the current version of ``found``'s clip, in ``form``.
+
+    A 304 or (database down) the cached file when no cut is needed, else one
+    call to the pool; pool failures become their status codes.
+    """
+    try:
+        wanted = clip_request(found.clip, found.source, form, state.sources, precision)
+        etag = clip_etag(wanted.cache_key, state.ffmpeg_version)
+        answer = await _answer_without_cutting(
+            request, state, found, wanted, etag=etag, media_type=media_type
+        )
+        return answer or await _answer_from_pool(
+            request, state, found, wanted, etag=etag, media_type=media_type
+        )
+    except PoolError as exc:
+        raise pool_error(exc, state.metrics) from None
 
 
 def pool_error(exc: PoolError, metrics: Metrics) -> HttpError:

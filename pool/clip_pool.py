@@ -1,14 +1,12 @@
-"""The clip pool: a typed request in, an MP4 file or a byte stream out.
+"""The clip pool: a typed request in, the clip out, as a finished file or a byte stream.
 
-One path per request: cache hit → done; miss → join the run already cutting
-this key, or start one (single flight) → wait for a slot (or Saturated) →
-cut into a temp file → rename into the cache. A file clip is cut by the smart
-cut (pool/cutting/smart_cut.py: at most one ffmpeg run, for the frames it re-encodes)
-when the request asks for it and the source allows, else by one ffmpeg stream
-copy written again with exact edit lists and timing (pool/cutting/editlist.py).
-The source's identity is checked right before a cut, never for a hit. Below
-the disk's free-space floor a miss is cut the same way into a transient file
-that only its caller sees and deletes once served.
+:meth:`ClipPool.clip` is the one call a route makes. One path per request:
+cache hit → done; miss → join the run already cutting this key, or start one
+(single flight) → wait for a slot (or Saturated) → cut (pool/cuts.py) into a
+temp file → rename into the cache. Below the disk's free-space floor a miss
+is cut the same way into a transient file that only its caller sees and
+deletes once served. In pipe mode a request that needs no length gets a
+stream of the bytes as ffmpeg writes them.
 
 Every ffmpeg run lives in a task the pool owns, never in a caller's task: a
 caller that is cancelled (client gone) only drops its interest, and the pool
@@ -27,34 +25,21 @@ killed and reaped, and nothing is cached.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import dataclasses
-import logging
-from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 from typing import Literal
 
-from pool.argv import PIPE_OUTPUT, build_clip_argv
 from pool.cache import ClipCache
 from pool.coalesce import Flight, SingleFlight
-from pool.cutting.editlist import trim_presentation
-from pool.cutting.smart_cut import SmartCut, SmartCutReport, prepare
-from pool.cutting.smart_plan import SmartCutUnsupported
-from pool.errors import CacheFull, PoolClosed, RunFailed, RunTimeout, SourceUnavailable, scrub
-from pool.mp4.boxes import Mp4Error
-from pool.process import FfmpegProcess, Outcome, RunResult, await_uncancellable
+from pool.cuts import Cutter, RunObserver, SmartCutObserver
+from pool.errors import CacheFull, PoolClosed, RunFailed
+from pool.process import Outcome
 from pool.request import ClipRequest
 from pool.slots import Slots
-from pool.sources.locations import SourceError
-from pool.stream import JOIN_ATTEMPTS, Channel, ClipStream, Tee
+from pool.stream import Channel, ClipStream
 
-log = logging.getLogger(__name__)
-
-RunObserver = Callable[[ClipRequest, RunResult], None]
-SmartCutObserver = Callable[[ClipRequest, "SmartCutReport | SmartCutUnsupported"], None]
-
+# How often a caller whose joined run did not leave a cached file starts over.
+JOIN_ATTEMPTS = 3
 
 CacheOutcome = Literal["hit", "miss", "coalesced", "uncached"]
 
@@ -114,9 +99,6 @@ class ClipPool:
         smart_max_reencode_s: float | None = None,
         ffmpeg_nice: int = 0,
     ) -> None:
-        self.ffmpeg = ffmpeg
-        self.ffmpeg_nice = ffmpeg_nice
-        self.run_timeout_s = run_timeout_s
         self.cache = ClipCache(
             cache_dir,
             max_bytes=cache_max_bytes,
@@ -125,21 +107,27 @@ class ClipPool:
             in_use_grace_s=cache_in_use_grace_s,
         )
         self.slots = Slots(max_processes, queue_timeout_s, retry_after_s=retry_after_s)
+        self._cutter = Cutter(
+            ffmpeg, self.cache, self.slots, run_timeout_s=run_timeout_s,
+            ffmpeg_nice=ffmpeg_nice, smart_max_reencode_s=smart_max_reencode_s,
+            on_run=on_run, on_smart_cut=on_smart_cut,
+        )  # fmt: skip
         self._flights: SingleFlight[Path | None] = SingleFlight()
-        self._live: dict[int, FfmpegProcess] = {}
         self._cleanup_interval_s = cleanup_interval_s
         self._stream_buffer_bytes = stream_buffer_bytes
-        self._on_run = on_run
-        self._on_smart_cut = on_smart_cut
-        self._smart_max_reencode_s = smart_max_reencode_s
         self._started = False
         self._closed = False
-        # Counters (plain ints, for metrics).
-        self.runs_started = 0
         self.coalesced_waits = 0  # requests that joined a run another request started
-        self.run_outcomes: dict[Outcome, int] = {
-            "ok": 0, "failed": 0, "timeout": 0, "killed": 0, "client_gone": 0,
-        }  # fmt: skip
+
+    @property
+    def runs_started(self) -> int:
+        """ffmpeg processes started so far."""
+        return self._cutter.runs_started
+
+    @property
+    def run_outcomes(self) -> dict[Outcome, int]:
+        """How the runs so far ended."""
+        return self._cutter.run_outcomes
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -173,7 +161,7 @@ class ClipPool:
             active=self.slots.active,
             max=self.slots.max,
             waiting=self.slots.waiting,
-            pids=tuple(sorted(self._live)),
+            pids=tuple(sorted(self._cutter.live)),
             in_flight=len(self._flights),
             cache_files=self.cache.files,
             cache_bytes=self.cache.bytes_on_disk,
@@ -240,29 +228,62 @@ class ClipPool:
         Open it (``await s.open()`` or ``async with``) before committing to a
         response, so Saturated and early failures can still become a status code.
         """
-        return ClipStream(self, request)
+        return ClipStream(request, self._open_stream)
+
+    async def clip(self, request: ClipRequest, *, need_length: bool) -> FetchedFile | ClipStream:
+        """The clip for this request: a finished file, or an opened stream of its bytes.
+
+        A stream only for a pipe-mode request that can do without the length
+        (no Range, no HEAD) and whose file is not finished yet; a file
+        otherwise (cached, cut now, or transient below the disk floor). Raises
+        what :meth:`fetch_file` and :meth:`ClipStream.open` raise.
+        """
+        if request.mode != "pipe" or need_length:
+            return await self.fetch_file(request)
+        stream = self.stream(request)
+        await stream.open()
+        if stream.path is None:
+            return stream
+        stream.close()  # already cut: the caller serves the file itself
+        return FetchedFile(stream.path, "hit")
+
+    async def _open_stream(self, stream: ClipStream) -> None:
+        """Attach ``stream`` to the finished file, to the run cutting it, or to a new run."""
+        self._check_open()
+        key = stream.request.cache_key
+        for _ in range(JOIN_ATTEMPTS):
+            path = self.cache.lookup(key)
+            if path is None:
+                flight = self._flights.get(key)
+                if flight is None:
+                    await stream.attach_run(*self._start_stream_run(stream.request))
+                    return
+                self.coalesced_waits += 1
+                path = await flight.wait()  # a late joiner waits for the finished file
+            if path is not None and stream.attach_file(path):
+                return
+        raise RunFailed(None, message="the clip could not be stored")
+
+    def _start_stream_run(self, request: ClipRequest) -> tuple[Flight[Path | None], Channel]:
+        cache_it = self._has_room()
+        channel = Channel(self._stream_buffer_bytes)
+        flight = self._flights.start(
+            request.cache_key,
+            lambda f: self._cutter.to_stream(f, request, channel, cache_it=cache_it),
+            cancel_when_abandoned=True,
+            shared=cache_it,  # an uncached run has no file for others to wait for
+        )
+        flight.retain()
+        flight.task.add_done_callback(channel.close_from)
+        return flight, channel
 
     # -- runs --------------------------------------------------------------
 
     async def _cut_to_file(self, flight: Flight[Path | None], request: ClipRequest) -> Path:
         """Flight body for a file: slot, cut into a temp, commit."""
-        temp = await self._cut_to_temp(flight, request)
+        temp = await self._cutter.to_temp(flight, request)
         # The slot is free again: the process is reaped; only the rename is left.
-        return await self._commit(request.cache_key, temp)
-
-    async def _cut_to_temp(self, flight: Flight[Path | None], request: ClipRequest) -> Path:
-        """Take a slot and cut the clip into a new temp file; the caller owns the file."""
-        _check_source(request)  # before the slot: a missing source never waits for one
-        async with self.slots.acquire():
-            temp = self._new_temp(request.cache_key)
-            try:
-                if not (request.smart and await self._smart_cut(flight, request, temp)):
-                    copy = dataclasses.replace(request, precision="editlist")
-                    await self._copy_cut(flight, copy, temp)
-            except BaseException:
-                self.cache.discard(temp)
-                raise
-        return temp
+        return await self._cutter.commit(request.cache_key, temp)
 
     async def _cut_transient(self, request: ClipRequest) -> Path:
         """Cut a clip the cache has no room for into a temp file only the caller sees.
@@ -275,7 +296,7 @@ class ClipPool:
         """
         flight = self._flights.start(
             request.cache_key,
-            lambda f: self._cut_to_temp(f, request),
+            lambda f: self._cutter.to_temp(f, request),
             cancel_when_abandoned=True,
             shared=False,
         )
@@ -291,195 +312,6 @@ class ClipPool:
         if not task.cancelled() and task.exception() is None and (path := task.result()):
             self.cache.discard(path)
 
-    async def _copy_cut(
-        self, flight: Flight[Path | None], request: ClipRequest, temp: Path
-    ) -> None:
-        """Stream-copy the clip with ffmpeg; the edit list hides the pre-roll and trims the end."""
-        # "file:" keeps ffmpeg from reading a colon in the path as a protocol.
-        argv = build_clip_argv(self.ffmpeg, request, "file:" + str(temp))
-        async with self._process(flight, request, argv, watch_file=temp) as process:
-            result = await process.wait()
-        self._raise_for(result, request)
-        await self._trim_end(temp, request)
-
-    async def _smart_cut(
-        self, flight: Flight[Path | None], request: ClipRequest, temp: Path
-    ) -> bool:
-        """Smart-cut the clip into ``temp``; False if it must be stream-copied instead."""
-        work: list[Path] = []
-
-        def work_file() -> Path:
-            work.append(self._new_temp(request.cache_key))
-            return work[-1]
-
-        # The blocking steps run in threads that cannot be interrupted: wait
-        # for them even when cancelled, so that work files and the source
-        # reader are released here, not behind our back.
-        preparing = asyncio.ensure_future(
-            asyncio.to_thread(prepare, self.ffmpeg, request, work_file, self._smart_max_reencode_s)
-        )
-        cut: SmartCut | None = None
-        try:
-            try:
-                cut = await await_uncancellable(preparing)
-            finally:
-                if cut is None and preparing.done() and not preparing.exception():
-                    preparing.result().close()  # cancelled after it was ready
-            argv = cut.encode_argv
-            if argv is not None:
-                async with self._process(
-                    flight, request, argv, watch_file=cut.encode_output
-                ) as run:
-                    result = await run.wait()
-                self._raise_for(result, request)
-            assembling = asyncio.ensure_future(asyncio.to_thread(cut.assemble, temp))
-            report = await await_uncancellable(assembling)
-        except SmartCutUnsupported as exc:
-            self._observe_smart_cut(request, exc)  # logs the fallback
-            return False
-        finally:
-            if cut is not None:
-                cut.close()
-            for path in work:
-                self.cache.discard(path)
-        self._observe_smart_cut(request, report)
-        return True
-
-    def _observe_smart_cut(
-        self, request: ClipRequest, outcome: SmartCutReport | SmartCutUnsupported
-    ) -> None:
-        if self._on_smart_cut is not None:
-            try:
-                self._on_smart_cut(request, outcome)
-            except Exception:
-                log.exception("smart cut observer failed")
-
-    async def _cut_to_stream(
-        self,
-        flight: Flight[Path | None],
-        request: ClipRequest,
-        channel: Channel,
-        *,
-        cache_it: bool,
-    ) -> Path | None:
-        """Flight body for a stream: ffmpeg → channel (and temp file) → commit."""
-        key = request.cache_key
-        _check_source(request)
-        async with self.slots.acquire():
-            tee = Tee(self.cache, key if cache_it else None)
-            try:
-                argv = build_clip_argv(self.ffmpeg, request, PIPE_OUTPUT)
-                async with self._process(flight, request, argv, watch_file=None) as process:
-                    while chunk := await process.read():
-                        tee.write(chunk)
-                        await channel.put(chunk)
-                    result = await process.wait()
-                self._raise_for(result, request)
-                temp = tee.finish()
-            except BaseException:
-                tee.discard()
-                raise
-        # The output is complete: finishing the commit beats throwing it away,
-        # even if the reader leaves now. The reader's clean end comes after the
-        # commit, so that once a stream has ended the next request is a hit.
-        flight.cancel_when_abandoned = False
-        try:
-            return None if temp is None else await self._commit(key, temp)
-        except RunFailed:
-            log.warning("streamed clip %s was not cached", key, exc_info=True)
-            return None
-        finally:
-            channel.close()
-
-    async def _trim_end(self, temp: Path, request: ClipRequest) -> None:
-        """Make the copy show exactly the clip: first frame on time, end at the clip's end.
-
-        See pool/cutting/editlist.py. Only a regular MP4 has edit lists; a
-        fragmented one cannot carry them.
-        """
-        if request.mode != "file":
-            return
-        # The file is written again in a thread that cannot be interrupted: wait
-        # for it even when cancelled, so it never recreates a discarded temp.
-        trimming = asyncio.ensure_future(
-            asyncio.to_thread(trim_presentation, temp, Fraction(request.duration))
-        )
-        try:
-            await await_uncancellable(trimming)
-        except Mp4Error as exc:
-            raise RunFailed(0, message=f"cannot trim the clip: {exc}") from exc
-
-    def _new_temp(self, key: str) -> Path:
-        try:
-            return self.cache.new_temp(key)
-        except OSError as exc:
-            raise RunFailed(None, f"cannot create a temp file: {exc.strerror}") from exc
-
-    async def _commit(self, key: str, temp: Path) -> Path:
-        try:
-            return await self.cache.commit(key, temp)
-        except ValueError:
-            raise RunFailed(0, message="ffmpeg produced no output") from None
-        except OSError as exc:
-            self.cache.discard(temp)
-            raise RunFailed(None, f"cannot store the clip: {exc.strerror}") from exc
-        except BaseException:
-            self.cache.discard(temp)
-            raise
-
-    @contextlib.asynccontextmanager
-    async def _process(
-        self,
-        flight: Flight[Path | None],
-        request: ClipRequest,
-        argv: list[str],
-        *,
-        watch_file: Path | None,
-    ) -> AsyncIterator[FfmpegProcess]:
-        """Spawn ffmpeg, track its PID, and always stop, reap and record it."""
-        try:
-            process = await FfmpegProcess.spawn(
-                argv,
-                timeout_s=self.run_timeout_s,
-                pipe_stdout=watch_file is None,
-                watch_file=watch_file,
-                nice=self.ffmpeg_nice,
-            )
-        except OSError as exc:
-            raise RunFailed(None, f"cannot start ffmpeg: {exc.strerror}") from exc
-        self._live[process.pid] = process
-        self.runs_started += 1
-        try:
-            yield process
-        finally:
-            try:
-                await process.stop("client_gone" if flight.abandoned else "killed")
-            finally:
-                del self._live[process.pid]
-                if process.result is not None:
-                    self._record(request, process.result)
-
-    def _record(self, request: ClipRequest, result: RunResult) -> None:
-        self.run_outcomes[result.outcome] += 1
-        if self._on_run is not None:
-            try:
-                self._on_run(request, result)
-            except Exception:
-                log.exception("run observer failed")
-
-    def _raise_for(self, result: RunResult, request: ClipRequest) -> None:
-        """Turn an unsuccessful run into the matching PoolError."""
-        line = result.last_stderr_line
-        if result.outcome == "timeout":
-            raise RunTimeout(self.run_timeout_s or 0.0, line)
-        if result.outcome == "ok":
-            if result.bytes_out == 0:
-                raise RunFailed(0, line, message="ffmpeg produced no output")
-            return
-        if result.outcome == "failed" and _could_not_open_input(result, request):
-            raise SourceUnavailable(detail=line)
-        raise RunFailed(result.exit_status, line)
-
     def _check_open(self) -> None:
         if self._closed:
             raise PoolClosed()
@@ -491,22 +323,6 @@ class ClipPool:
             return True
         self.cache.enforce_limits()
         return self.cache.has_room()
-
-
-def _check_source(request: ClipRequest) -> None:
-    if request.source_check is None:
-        return
-    try:
-        request.source_check()
-    except SourceError as exc:
-        raise SourceUnavailable(detail=str(exc)) from None
-
-
-def _could_not_open_input(result: RunResult, request: ClipRequest) -> bool:
-    # ffmpeg >= 6 says "Error opening input ..."; 5.x prints "<input>: <reason>".
-    # (The tail is scrubbed of URL queries, so compare with the scrubbed input.)
-    tail = result.stderr_tail
-    return "Error opening input" in tail or f"{scrub(request.source_input)}: " in tail
 
 
 __all__ = [

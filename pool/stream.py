@@ -12,23 +12,18 @@ import collections
 import contextlib
 import logging
 import os
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from types import TracebackType
-from typing import IO, TYPE_CHECKING
+from typing import IO
 
 from pool.cache import ClipCache
 from pool.coalesce import Flight
-from pool.errors import PoolClosed, RunFailed
+from pool.errors import PoolClosed
 from pool.process import CHUNK_BYTES
 from pool.request import ClipRequest
 
-if TYPE_CHECKING:
-    from pool.clip_pool import ClipPool
-
 log = logging.getLogger(__name__)
-
-# How often a joiner of a stream whose file did not get cached starts over.
-JOIN_ATTEMPTS = 3
 
 
 class Tee:
@@ -172,9 +167,11 @@ class ClipStream:
     A stream dropped without closing is closed when garbage-collected.
     """
 
-    def __init__(self, pool: ClipPool, request: ClipRequest) -> None:
-        self._pool = pool
-        self._request = request
+    def __init__(
+        self, request: ClipRequest, opener: Callable[[ClipStream], Awaitable[None]]
+    ) -> None:
+        self.request = request
+        self._opener = opener
         self._opened = False
         self._closed = False
         self._file: IO[bytes] | None = None
@@ -194,51 +191,24 @@ class ClipStream:
             return
         self._opened = True
         try:
-            await self._open()
+            await self._opener(self)
         except BaseException:
             self.close()
             raise
 
-    async def _open(self) -> None:
-        pool = self._pool
-        pool._check_open()
-        key = self._request.cache_key
-        for _ in range(JOIN_ATTEMPTS):
-            path = pool.cache.lookup(key)
-            if path is None:
-                flight = pool._flights.get(key)
-                if flight is None:
-                    await self._start_run()
-                    return
-                pool.coalesced_waits += 1
-                path = await flight.wait()  # a late joiner waits for the finished file
-            if path is not None and self._open_file(path):
-                return
-        raise RunFailed(None, message="the clip could not be stored")
-
-    async def _start_run(self) -> None:
-        pool = self._pool
-        cache_it = pool._has_room()
-        channel = Channel(pool._stream_buffer_bytes)
-        request = self._request
-        flight = pool._flights.start(
-            request.cache_key,
-            lambda f: pool._cut_to_stream(f, request, channel, cache_it=cache_it),
-            cancel_when_abandoned=True,
-            shared=cache_it,  # an uncached run has no file for others to wait for
-        )
-        flight.retain()
-        flight.task.add_done_callback(channel.close_from)
+    async def attach_run(self, flight: Flight[Path | None], channel: Channel) -> None:
+        """Read from a run this stream holds an interest in, starting with its first chunk."""
         self._flight, self._channel = flight, channel
         # Waiting for the first chunk turns a source that will not open into
         # an error before any response has started.
         self._pending = await channel.get()
 
-    def _open_file(self, path: Path) -> bool:
+    def attach_file(self, path: Path) -> bool:
+        """Read the finished file at ``path``; False if it was evicted in between."""
         try:
             self._file = path.open("rb")
         except FileNotFoundError:
-            return False  # evicted in between
+            return False
         self.path = path
         self.size = os.fstat(self._file.fileno()).st_size
         return True

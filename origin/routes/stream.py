@@ -3,28 +3,17 @@
 from __future__ import annotations
 
 import hmac
-from collections.abc import AsyncIterator
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from origin.errors import SHORT_MAX_AGE, HttpError
-from origin.media import (
-    OLD_VERSION_CACHE,
-    answer_with_file,
-    answer_without_cutting,
-    clip_request,
-    current_clip,
-    parse_version,
-    pool_error,
-)
+from origin.media import OLD_VERSION_CACHE, current_clip, parse_version, serve_clip
 from origin.params import parse_id
-from origin.responses import MP4, clip_etag, clip_file_response, clip_stream_response
+from origin.responses import MP4
 from origin.signing import sign_path_until, verify
 from origin.state import AppState, app_state
 from origin.urls import clip_stream_path
-from pool.clip_pool import ClipStream
-from pool.errors import PoolError
 
 CDN_SECRET_HEADER = "x-origin-verify"
 
@@ -67,42 +56,8 @@ async def stream_clip(request: Request) -> Response:
             location, status_code=302, headers={"Cache-Control": OLD_VERSION_CACHE}
         )
 
-    pool = state.clip_pool
-    pipe = state.settings.stream_mode == "pipe"
-    try:
-        if pipe:
-            wanted = clip_request(clip, found.source, "pipe", state.sources)
-        else:
-            wanted = clip_request(
-                clip, found.source, "file", state.sources, state.settings.precision
-            )
-        etag = clip_etag(wanted.cache_key, state.ffmpeg_version)
-        answer = await answer_without_cutting(
-            request, state, found, wanted, etag=etag, media_type=MP4
-        )
-        if answer is not None:
-            return answer
-        # Range and HEAD answers need the whole file's length: wait for it.
-        if not pipe or "range" in request.headers or request.method == "HEAD":
-            return await answer_with_file(request, state, found, wanted, etag=etag, media_type=MP4)
-        stream = pool.stream(wanted)
-        await stream.open()
-    except PoolError as exc:
-        raise pool_error(exc, state.metrics) from None
-    if stream.path is not None:  # already cut: serve it as a file
-        request.state.cache = "hit"
-        path = stream.path
-        stream.close()
-        return await clip_file_response(request, path, etag=etag, last_modified=clip.updated_at)
-    request.state.cache = "miss"
-    return clip_stream_response(_body(stream))
-
-
-async def _body(stream: ClipStream) -> AsyncIterator[bytes]:
-    # uvicorn cancels this generator's task when the client leaves and never
-    # calls aclose(); closing in `finally` kills a run nobody else waits for.
-    try:
-        async for chunk in stream:
-            yield chunk
-    finally:
-        stream.close()
+    # The settings choose the clip's form; the pool decides file or stream.
+    settings = state.settings
+    return await serve_clip(
+        request, state, found, settings.stream_mode, media_type=MP4, precision=settings.precision
+    )

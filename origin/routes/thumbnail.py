@@ -11,20 +11,10 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from origin.errors import SHORT_MAX_AGE, HttpError
-from origin.media import (
-    OLD_VERSION_CACHE,
-    answer_with_file,
-    answer_without_cutting,
-    clip_request,
-    current_clip,
-    parse_version,
-    pool_error,
-)
+from origin.media import OLD_VERSION_CACHE, current_clip, parse_version, serve_clip
 from origin.params import parse_id
-from origin.responses import clip_etag
 from origin.state import app_state
 from origin.urls import clip_thumbnail_path
-from pool.errors import PoolError
 
 JPEG = "image/jpeg"
 
@@ -42,14 +32,4 @@ async def thumbnail(request: Request) -> Response:
         return RedirectResponse(
             clip_thumbnail_path(clip), status_code=302, headers={"Cache-Control": OLD_VERSION_CACHE}
         )
-    try:
-        jpeg_request = clip_request(clip, found.source, "jpeg", state.sources)
-        etag = clip_etag(jpeg_request.cache_key, state.ffmpeg_version)
-        answer = await answer_without_cutting(
-            request, state, found, jpeg_request, etag=etag, media_type=JPEG
-        )
-        return answer or await answer_with_file(
-            request, state, found, jpeg_request, etag=etag, media_type=JPEG
-        )
-    except PoolError as exc:
-        raise pool_error(exc, state.metrics) from None
+    return await serve_clip(request, state, found, "jpeg", media_type=JPEG)
