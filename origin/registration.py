@@ -21,7 +21,7 @@ from db.records import ClipRecord, SourceRecord
 from db.sources import NewSource, add_source
 from db.tiling import boundaries_every, boundaries_from_cuts, to_time
 from origin.settings import Settings
-from pool.cutting.smart_cut import SourcePrecision, assess_source
+from pool.cutting.assess import SourcePrecision, assess_source
 from pool.sources.locations import Source, SourceResolver, SourceStat
 from pool.sources.probe import ProbeError, ProbeResult, probe
 
