@@ -28,6 +28,7 @@ from db.migrate import migrate
 from pool.ffmpeg_binary import find_ffmpeg
 from pool.sources.sample import make_sample
 from tests.corpus import recipes
+from tests.corpus.generate import generate_all
 from tests.corpus.matrix import Corpus, CorpusSource, cut_points
 from tests.mediacheck import decoded_frames, packets
 from tests.servers import Server, ServerFactory, free_port, register, start_server
@@ -256,7 +257,7 @@ def s3_server() -> Iterator[S3Server]:
 def corpus(databases: Databases, session_dir: Path, ffmpeg: str) -> Iterator[Corpus]:
     """The corpus (tests/corpus/recipes.py) registered through the CLI and served."""
     dsn = databases.create()
-    paths = recipes.generate_all(ffmpeg)
+    paths = generate_all(ffmpeg)
 
     def examine(recipe: recipes.Recipe) -> CorpusSource:
         path = paths[recipe.name]
