@@ -1,1 +1,11 @@
-"""Benchmarks (not tests): run with ``make bench``; results go to docs/benchmarks.md."""
+"""Benchmarks (not tests): run with ``make bench``; results go to docs/benchmarks.md.
+
+- ``python -m bench.clip_latency``: cold and warm latency of the origin against
+  raw ffmpeg, a full re-encode and nginx's mp4 module; writes the whole page.
+- ``python -m bench.responsiveness``: cheap answers while the pool is saturated;
+  writes its own marked section of the page.
+- contenders/: one page per contender of the latency benchmark.
+- saturation/: the responsiveness benchmark's clients, phases and /proc readings.
+- runner/: what both run on: servers, the source, timed fetches, statistics.
+- report/: the page's text and tables, and writing it.
+"""

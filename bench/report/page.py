@@ -1,0 +1,60 @@
+"""docs/benchmarks.md itself: writing it whole or one marked section, and facts for its text."""
+
+from __future__ import annotations
+
+import datetime
+import subprocess
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from bench.runner.source import REPO
+
+DOC = REPO / "docs" / "benchmarks.md"
+
+
+def write_page(path: Path, text: str) -> None:
+    """Overwrite ``path`` with ``text``."""
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(text)
+
+
+def write_section(path: Path, section: str, begin: str, end: str) -> None:
+    """Replace the text between the markers ``begin`` and ``end`` in ``path``, or append it.
+
+    ``section`` includes its markers.
+    """
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    head, found, rest = text.partition(begin)
+    if found:
+        _, closed, tail = rest.partition(end)
+        if not closed:
+            raise RuntimeError(f"{path}: {begin} without {end}")
+        text = head + section + tail
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    path.write_text(text)
+
+
+def generated_at() -> str:
+    """Now, as the pages say when they were generated."""
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def dotted(function: Callable[..., Any]) -> str:
+    """``package.module.name`` of ``function``: the page names the code it measures."""
+    return f"{function.__module__}.{function.__qualname__}"
+
+
+def first_line(argv: Sequence[str]) -> str:
+    """The first line a command prints (``ffmpeg -version``, ``nginx -v`` to stderr)."""
+    result = subprocess.run(argv, capture_output=True, text=True, check=False)
+    return (result.stdout or result.stderr).strip().splitlines()[0]
+
+
+def cpu_model() -> str:
+    """The CPU's model name, from /proc/cpuinfo."""
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.partition(":")[2].strip()
+    return "unknown"

@@ -1,0 +1,95 @@
+"""Timed runs: one GET on a fresh loopback connection, one ffmpeg subprocess."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One timed fetch (or ffmpeg run): seconds to first body byte and to the last, bytes."""
+
+    ttfb_s: float | None  # None where there is no response (raw ffmpeg)
+    total_s: float
+    size: int
+
+
+def _parse_head(head: bytes) -> tuple[int, dict[str, str]]:
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return status, headers
+
+
+def _dechunked_size(body: bytes) -> int:
+    """Payload bytes of a ``Transfer-Encoding: chunked`` body."""
+    size = pos = 0
+    while True:
+        eol = body.index(b"\r\n", pos)
+        length = int(body[pos:eol].split(b";")[0], 16)
+        if length == 0:
+            return size
+        size += length
+        pos = eol + 2 + length + 2
+
+
+def fetch(port: int, target: str) -> Sample:
+    """GET ``target`` on a fresh loopback connection; time the first body byte and the last.
+
+    A raw socket rather than an HTTP library: reading 40 MB in 64 KiB pieces
+    through Python-level parsing costs tens of milliseconds, which would hide
+    the difference between two fast servers.
+    """
+    request = (
+        f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+    ).encode()
+    buf = bytearray(1 << 20)
+    head = bytearray()
+    header_end = -1
+    status = 0
+    length: int | None = None
+    chunked: list[bytes] = []
+    ttfb: float | None = None
+    received = 0
+    start = time.perf_counter()
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(request)
+        while n := sock.recv_into(buf):
+            data = memoryview(buf)[:n]
+            if header_end < 0:
+                head += data
+                header_end = head.find(b"\r\n\r\n")
+                if header_end < 0:
+                    continue
+                status, headers = _parse_head(bytes(head[:header_end]))
+                if "content-length" in headers:
+                    length = int(headers["content-length"])
+                data = memoryview(bytes(head[header_end + 4 :]))
+            if data and ttfb is None:
+                ttfb = time.perf_counter() - start
+            received += len(data)
+            if length is None:
+                chunked.append(bytes(data))  # decoded after the clock stops
+            elif received >= length:
+                break
+        total = time.perf_counter() - start
+    if status != 200:
+        raise RuntimeError(f"GET {target} on port {port} answered {status}: {bytes(head)[:300]!r}")
+    size = received if length is not None else _dechunked_size(b"".join(chunked))
+    return Sample(ttfb, total, size)
+
+
+def run_ffmpeg(argv: Sequence[str], output: Path) -> Sample:
+    """Run one ffmpeg cut to ``output`` (deleted first, as the origin's temp is new) and time it."""
+    output.unlink(missing_ok=True)
+    start = time.perf_counter()
+    subprocess.run(argv, check=True, stdin=subprocess.DEVNULL, capture_output=True)
+    return Sample(None, time.perf_counter() - start, output.stat().st_size)
