@@ -75,7 +75,8 @@ class PoolStatus:
 class ClipPool:
     """Cuts clips with a bounded number of ffmpeg processes and caches the results.
 
-    Use from one event loop: ``await start()``, then :meth:`get_file`,
+    Use from one event loop: ``await start()``, then :meth:`clip` (what a
+    request path calls), or :meth:`get_file`, :meth:`fetch_file`,
     :meth:`stream`, :meth:`cached`; ``await close()`` at shutdown.
     """
 
