@@ -80,8 +80,9 @@ class ClipRows:
         row = self._rows.get(clip_id)
         if row is None:
             return None
-        if self._clock() - row.read_at >= max_age_s:
-            if self._clock() - row.read_at >= self.stale_s:
+        age = self._clock() - row.read_at
+        if age >= max_age_s:
+            if age >= self.stale_s:
                 del self._rows[clip_id]  # too old to be of any use
             return None
         if version > row.clip.version:

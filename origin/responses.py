@@ -100,10 +100,12 @@ async def clip_file_response(
     media_type: str = MP4,
     transient: Callable[[], None] | None = None,
 ) -> Response:
-    """Serve a finished clip with Range, If-Range, If-None-Match and HEAD semantics.
+    """Serve a finished clip with Range, If-Range and HEAD semantics.
 
-    Range handling itself is Starlette's ``FileResponse``; here it is only
-    checked first so that a bad Range gets this service's JSON error shape.
+    If-None-Match is the caller's to answer first (:func:`not_modified`): the
+    ETag is known before any file is. Range handling itself is Starlette's
+    ``FileResponse``; here it is only checked first so that a bad Range gets
+    this service's JSON error shape.
     A ``transient`` file (not in the cache) is served with ``no-store`` and
     deleted by calling ``transient`` once the answer is over.
     """
@@ -114,7 +116,7 @@ async def clip_file_response(
             transient()
         raise
     common = _common_headers(etag, last_modified, "no-store" if transient else IMMUTABLE)
-    answer = _conditional_answer(request, etag, last_modified, stat.st_size)
+    answer = _range_error(request, stat.st_size)
     if answer is not None:
         if transient is not None:
             transient()
@@ -124,13 +126,8 @@ async def clip_file_response(
     )
 
 
-def _conditional_answer(
-    request: Request, etag: str, last_modified: datetime, size: int
-) -> Response | None:
-    """The 304, 400 or 416 a request gets instead of the file, if any."""
-    unchanged = not_modified(request, etag=etag, last_modified=last_modified)
-    if unchanged is not None:
-        return unchanged
+def _range_error(request: Request, size: int) -> Response | None:
+    """The 400 or 416 a request's Range header gets instead of the file, if any."""
     range_header = request.headers.get("range")
     if range_header is None:
         return None
