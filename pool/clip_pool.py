@@ -32,16 +32,18 @@ from typing import Literal
 from pool.cache import ClipCache
 from pool.coalesce import Flight, SingleFlight
 from pool.cuts import Cutter, RunObserver, SmartCutObserver
-from pool.errors import CacheFull, PoolClosed, RunFailed
+from pool.errors import CacheFull, PoolClosed, Preempted, RunFailed
 from pool.process import Outcome
 from pool.request import ClipRequest
-from pool.slots import Slots
+from pool.shared_store import SharedStore
+from pool.slots import Claim, Slots
+from pool.store import ClipStore
 from pool.stream import Channel, ClipStream
 
 # How often a caller whose joined run did not leave a cached file starts over.
 JOIN_ATTEMPTS = 3
 
-CacheOutcome = Literal["hit", "miss", "coalesced", "uncached"]
+CacheOutcome = Literal["hit", "miss", "coalesced", "uncached", "store"]
 
 
 @dataclass(frozen=True)
@@ -49,8 +51,9 @@ class FetchedFile:
     """A finished clip file and how it was obtained."""
 
     path: Path
-    # hit: on disk; miss: this call cut it; coalesced: joined a run;
-    # uncached: cut for this caller alone, below the disk floor (transient)
+    # hit: on disk; miss: this call cut it; coalesced: joined a run; store:
+    # copied from the shared clip store, no cut; uncached: cut for this
+    # caller alone, below the disk floor (transient)
     cache: CacheOutcome
 
     @property
@@ -65,7 +68,9 @@ class PoolStatus:
 
     active: int  # slots held (= live ffmpeg processes, reaping included)
     max: int
-    waiting: int  # runs queued for a slot
+    waiting: int  # request runs queued for a slot
+    active_background: int  # slots held by background (warming) runs
+    waiting_background: int  # background runs queued for an idle slot
     pids: tuple[int, ...]  # live ffmpeg process ids (for RSS from /proc)
     in_flight: int  # runs started and not finished, queued ones included
     cache_files: int
@@ -99,6 +104,7 @@ class ClipPool:
         on_smart_cut: SmartCutObserver | None = None,
         smart_max_reencode_s: float | None = None,
         ffmpeg_nice: int = 0,
+        store: ClipStore | None = None,
     ) -> None:
         self.cache = ClipCache(
             cache_dir,
@@ -114,6 +120,8 @@ class ClipPool:
             on_run=on_run, on_smart_cut=on_smart_cut,
         )  # fmt: skip
         self._flights: SingleFlight[Path | None] = SingleFlight()
+        self._claims: dict[Flight[Path | None], Claim] = {}  # file runs, for promotion
+        self.store = SharedStore(store, self.cache) if store is not None else None
         self._cleanup_interval_s = cleanup_interval_s
         self._stream_buffer_bytes = stream_buffer_bytes
         self._started = False
@@ -155,6 +163,8 @@ class ClipPool:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if self.store is not None:
+            await self.store.finish_writes()
 
     def status(self) -> PoolStatus:
         """Slots, queue, live PIDs and cache size right now."""
@@ -162,6 +172,8 @@ class ClipPool:
             active=self.slots.active,
             max=self.slots.max,
             waiting=self.slots.waiting,
+            active_background=self.slots.active_background,
+            waiting_background=self.slots.waiting_background,
             pids=tuple(sorted(self._cutter.live)),
             in_flight=len(self._flights),
             cache_files=self.cache.files,
@@ -186,13 +198,19 @@ class ClipPool:
         fetched = await self.fetch_file(request, transient_ok=False)
         return fetched.path
 
-    async def fetch_file(self, request: ClipRequest, *, transient_ok: bool = True) -> FetchedFile:
+    async def fetch_file(
+        self, request: ClipRequest, *, transient_ok: bool = True, background: bool = False
+    ) -> FetchedFile:
         """:meth:`get_file`, also saying how the file was found (for metrics).
 
         Below the disk's free-space floor a clip that is not cached yet is
         cut the same way into a file of its own that is not cached
         (``transient``): the caller serves it once and deletes it
         (:meth:`discard_transient`). Without ``transient_ok`` that is CacheFull.
+
+        A ``background`` call (warming) cuts only in a slot no request wants
+        and raises Preempted when a request takes its slot back; a request
+        that joins a background run makes it a request run.
         """
         self._check_open()
         key = request.cache_key
@@ -207,16 +225,42 @@ class ClipPool:
                     if not transient_ok:
                         raise CacheFull()
                     return FetchedFile(await self._cut_transient(request), "uncached")
-                flight = self._flights.start(key, lambda f: self._cut_to_file(f, request))
+                flight = self._start_file_run(request, background=background)
                 how = "miss"
             else:
                 self.coalesced_waits += 1
                 how = "coalesced"
-            path = await flight.wait()
+                claim = self._claims.get(flight)
+                if claim is not None and not background:
+                    claim.promote()
+            try:
+                path = await flight.wait()
+            except Preempted:
+                if background:
+                    raise
+                continue  # preempted for another request before ours joined: go again
             if path is not None:
-                return FetchedFile(path, how)
+                return FetchedFile(path, "store" if flight.from_store else how)
             # The run we joined was a stream whose file did not get cached; go again.
         raise RunFailed(None, message="the clip could not be stored")
+
+    async def warm(self, request: ClipRequest) -> bool:
+        """Make sure the shared store holds this clip, cutting it in the background if needed.
+
+        True if this call put it there, False if it was already stored.
+        Raises Preempted when a request needed the slot (call again later),
+        and what :meth:`fetch_file` raises.
+        """
+        self._check_open()
+        if self.store is None:
+            raise RuntimeError("warming needs a clip store")
+        if await self.store.contains(request.cache_key):
+            return False
+        fetched = await self.fetch_file(request, transient_ok=False, background=True)
+        if fetched.cache == "store":
+            return False
+        await self.store.written(request.cache_key, fetched.path)
+        return True
 
     def discard_transient(self, fetched: FetchedFile) -> None:
         """Delete a transient file once it has been served (or will not be)."""
@@ -239,7 +283,7 @@ class ClipPool:
         otherwise (cached, cut now, or transient below the disk floor). Raises
         what :meth:`fetch_file` and :meth:`ClipStream.open` raise.
         """
-        if request.mode != "pipe" or need_length:
+        if request.mode != "pipe" or need_length or await self._stored_elsewhere(request):
             return await self.fetch_file(request)
         stream = self.stream(request)
         await stream.open()
@@ -278,13 +322,45 @@ class ClipPool:
         flight.task.add_done_callback(channel.close_from)
         return flight, channel
 
+    async def _stored_elsewhere(self, request: ClipRequest) -> bool:
+        """True if a pipe-mode clip is in the shared store but not here: copy, do not cut."""
+        if self.store is None or self.cache.lookup(request.cache_key) is not None:
+            return False
+        return await self.store.contains(request.cache_key)
+
     # -- runs --------------------------------------------------------------
 
-    async def _cut_to_file(self, flight: Flight[Path | None], request: ClipRequest) -> Path:
-        """Flight body for a file: slot, cut into a temp, commit."""
-        temp = await self._cutter.to_temp(flight, request)
+    def _start_file_run(self, request: ClipRequest, *, background: bool) -> Flight[Path | None]:
+        claim = Claim(background=background)
+        flight = self._flights.start(
+            request.cache_key, lambda f: self._cut_to_file(f, request, claim)
+        )
+        claim.on_preempt = flight.task.cancel
+        self._claims[flight] = claim
+        flight.task.add_done_callback(lambda _task: self._claims.pop(flight, None))
+        return flight
+
+    async def _cut_to_file(
+        self, flight: Flight[Path | None], request: ClipRequest, claim: Claim
+    ) -> Path:
+        """Flight body for a file: the shared store's copy, else slot, cut, commit, write through."""
+        key = request.cache_key
+        if self.store is not None:
+            stored = await self.store.fetch(key)
+            if stored is not None:
+                flight.from_store = True
+                return await self._cutter.commit(key, stored)
+        try:
+            temp = await self._cutter.to_temp(flight, request, claim)
+        except asyncio.CancelledError:
+            if claim.preempted:
+                raise Preempted() from None
+            raise
         # The slot is free again: the process is reaped; only the rename is left.
-        return await self._cutter.commit(request.cache_key, temp)
+        path = await self._cutter.commit(key, temp)
+        if self.store is not None:
+            self.store.write_through(key, path)
+        return path
 
     async def _cut_transient(self, request: ClipRequest) -> Path:
         """Cut a clip the cache has no room for into a temp file only the caller sees.
@@ -297,7 +373,7 @@ class ClipPool:
         """
         flight = self._flights.start(
             request.cache_key,
-            lambda f: self._cutter.to_temp(f, request),
+            lambda f: self._transient_body(f, request),
             cancel_when_abandoned=True,
             shared=False,
         )
@@ -308,6 +384,13 @@ class ClipPool:
             raise
         assert path is not None
         return path
+
+    async def _transient_body(self, flight: Flight[Path | None], request: ClipRequest) -> Path:
+        if self.store is not None:
+            stored = await self.store.fetch(request.cache_key)
+            if stored is not None:
+                return stored
+        return await self._cutter.to_temp(flight, request)
 
     def _discard_result(self, task: asyncio.Task[Path | None]) -> None:
         if not task.cancelled() and task.exception() is None and (path := task.result()):

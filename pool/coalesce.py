@@ -31,6 +31,8 @@ class Flight(Generic[T]):
         # discarding (its output is complete) turns it off.
         self.cancel_when_abandoned = cancel_when_abandoned
         self.abandoned = False
+        # Set by a run whose result was copied from the shared clip store, not cut.
+        self.from_store = False
         self._interest = 0
         self._task: asyncio.Task[T] | None = None
 

@@ -29,7 +29,7 @@ from pool.errors import RunFailed, RunTimeout, SourceUnavailable, scrub
 from pool.mp4.boxes import Mp4Error
 from pool.process import FfmpegProcess, Outcome, RunResult, await_uncancellable
 from pool.request import ClipRequest
-from pool.slots import Slots
+from pool.slots import Claim, Slots
 from pool.sources.locations import SourceError
 from pool.stream import Channel, Tee
 
@@ -63,16 +63,29 @@ class Cutter:
         self._on_run = on_run
         self._on_smart_cut = on_smart_cut
         self.live: dict[int, FfmpegProcess] = {}
+        self._claims: dict[Flight[Path | None], Claim] = {}  # file runs in progress
         # Counters (plain ints, for metrics).
         self.runs_started = 0
         self.run_outcomes: dict[Outcome, int] = {
-            "ok": 0, "failed": 0, "timeout": 0, "killed": 0, "client_gone": 0,
+            "ok": 0, "failed": 0, "timeout": 0, "killed": 0, "client_gone": 0, "preempted": 0,
         }  # fmt: skip
 
-    async def to_temp(self, flight: Flight[Path | None], request: ClipRequest) -> Path:
-        """Take a slot and cut the clip into a new temp file; the caller owns the file."""
+    async def to_temp(
+        self, flight: Flight[Path | None], request: ClipRequest, claim: Claim | None = None
+    ) -> Path:
+        """Take a slot (with ``claim``) and cut the clip into a new temp file the caller owns."""
         _check_source(request)  # before the slot: a missing source never waits for one
-        async with self.slots.acquire():
+        claim = claim or Claim()
+        self._claims[flight] = claim
+        try:
+            return await self._cut_in_slot(flight, request, claim)
+        finally:
+            del self._claims[flight]
+
+    async def _cut_in_slot(
+        self, flight: Flight[Path | None], request: ClipRequest, claim: Claim
+    ) -> Path:
+        async with self.slots.acquire(claim):
             temp = self.new_temp(request.cache_key)
             try:
                 if not (request.smart and await self._smart_cut(flight, request, temp)):
@@ -245,11 +258,21 @@ class Cutter:
             yield process
         finally:
             try:
-                await process.stop("client_gone" if flight.abandoned else "killed")
+                await process.stop(self._stop_reason(flight))
             finally:
                 del self.live[process.pid]
                 if process.result is not None:
                     self._record(request, process.result)
+
+    def claim_of(self, flight: Flight[Path | None]) -> Claim | None:
+        """The slot claim of a file run in progress (None before it starts or for a stream)."""
+        return self._claims.get(flight)
+
+    def _stop_reason(self, flight: Flight[Path | None]) -> Outcome:
+        claim = self._claims.get(flight)
+        if claim is not None and claim.preempted:
+            return "preempted"
+        return "client_gone" if flight.abandoned else "killed"
 
     def _record(self, request: ClipRequest, result: RunResult) -> None:
         self.run_outcomes[result.outcome] += 1

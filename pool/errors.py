@@ -68,6 +68,12 @@ class CacheFull(PoolError):
     public_message = "no room to store the clip"
 
 
+class Preempted(PoolError):
+    """A background run gave its slot to a request and stopped; try again later."""
+
+    public_message = "background work yielded to a request"
+
+
 class PoolClosed(PoolError):
     """The pool is shutting down and takes no new work."""
 

@@ -32,7 +32,7 @@ from typing import IO, Any, Literal, TypeVar
 
 from pool.errors import scrub
 
-Outcome = Literal["ok", "failed", "timeout", "killed", "client_gone"]
+Outcome = Literal["ok", "failed", "timeout", "killed", "client_gone", "preempted"]
 
 KILL_GRACE_S = 1.0
 CHUNK_BYTES = 64 * 1024

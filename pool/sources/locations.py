@@ -172,7 +172,7 @@ class S3Source:
 
 
 @functools.cache
-def _s3_client(endpoint_url: str | None) -> Any:
+def s3_client(endpoint_url: str | None) -> Any:
     import boto3
     from botocore.config import Config
 
@@ -208,7 +208,7 @@ class SourceResolver:
             if not parsed.netloc or not key:
                 raise SourceError(f"expected s3://bucket/key, got {uri}")
             return S3Source(
-                parsed.netloc, key, _s3_client(self.s3_endpoint_url), self.presign_ttl_s
+                parsed.netloc, key, s3_client(self.s3_endpoint_url), self.presign_ttl_s
             )
         if parsed.scheme and len(parsed.scheme) > 1:  # a one-letter scheme is a Windows drive
             raise SourceError(

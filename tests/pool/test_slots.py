@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from pool.errors import Saturated
-from pool.slots import Slots
+from pool.slots import Claim, Slots
 
 pytestmark = pytest.mark.anyio
 
@@ -131,3 +131,98 @@ def test_bad_settings_are_refused() -> None:
         Slots(0, 1)
     with pytest.raises(ValueError, match="queue_timeout_s"):
         Slots(1, -1)
+
+
+async def hold_claim(slots: Slots, claim: Claim, release: asyncio.Event) -> None:
+    async with slots.acquire(claim):
+        await release.wait()
+
+
+async def test_a_request_preempts_a_background_holder_even_without_a_queue() -> None:
+    slots = Slots(1, 0)
+    claim = Claim(background=True)
+    release = asyncio.Event()
+    background = asyncio.create_task(hold_claim(slots, claim, release))
+    claim.on_preempt = background.cancel
+    await asyncio.sleep(0)
+    assert (slots.active, slots.active_background) == (1, 1)
+    async with slots.acquire():
+        assert claim.preempted
+        assert (slots.active, slots.active_background) == (1, 0)
+    with pytest.raises(asyncio.CancelledError):
+        await background
+    assert (slots.active, slots.preemptions) == (0, 1)
+
+
+async def test_background_claims_wait_behind_requests_without_a_timeout() -> None:
+    slots = Slots(1, 5)
+    release = asyncio.Event()
+    order: list[str] = []
+
+    async def take(name: str, claim: Claim | None = None) -> None:
+        async with slots.acquire(claim):
+            order.append(name)
+
+    holder = asyncio.create_task(hold(slots, release))
+    await asyncio.sleep(0)
+    queued = [
+        asyncio.create_task(take("warm", Claim(background=True))),
+        asyncio.create_task(take("request")),
+    ]
+    await asyncio.sleep(0)
+    assert (slots.waiting, slots.waiting_background) == (1, 1)
+    release.set()
+    await asyncio.gather(holder, *queued)
+    assert order == ["request", "warm"]
+
+
+async def test_a_background_claim_takes_no_slot_a_request_waits_for() -> None:
+    slots = Slots(2, 5)
+    release = asyncio.Event()
+    holders = [asyncio.create_task(hold(slots, release)) for _ in range(2)]
+    await asyncio.sleep(0)
+    waiting_request = asyncio.create_task(hold(slots, release))
+    await asyncio.sleep(0)
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.05), slots.acquire(Claim(background=True)):
+            pass
+    release.set()
+    await asyncio.gather(*holders, waiting_request)
+    assert slots.active == 0
+
+
+async def test_a_promoted_claim_keeps_its_slot() -> None:
+    slots = Slots(1, 0)
+    claim = Claim(background=True)
+    release = asyncio.Event()
+    background = asyncio.create_task(hold_claim(slots, claim, release))
+    claim.on_preempt = background.cancel
+    await asyncio.sleep(0)
+    claim.promote()
+    with pytest.raises(Saturated):
+        async with slots.acquire():
+            pass
+    assert not claim.preempted
+    release.set()
+    await background
+
+
+async def test_a_promoted_waiting_claim_queues_as_a_request() -> None:
+    slots = Slots(1, 5)
+    release = asyncio.Event()
+    holder = asyncio.create_task(hold(slots, release))
+    await asyncio.sleep(0)
+    claim = Claim(background=True)
+    waiting = asyncio.create_task(hold_claim(slots, claim, asyncio.Event()))
+    await asyncio.sleep(0)
+    assert (slots.waiting, slots.waiting_background) == (0, 1)
+    claim.promote()
+    assert (slots.waiting, slots.waiting_background) == (1, 0)
+    release.set()
+    await holder
+    await asyncio.sleep(0)
+    assert slots.active == 1 and slots.active_background == 0
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    assert slots.active == 0
