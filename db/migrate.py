@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from importlib import resources
 
+from procrastinate.schema import SchemaManager
+
 from db.connection import Connection
+
+#: The job queue's tables (procrastinate), recorded like one of our migrations.
+#: A newer procrastinate brings its own migration files; apply them with its CLI.
+JOB_QUEUE_SCHEMA = "procrastinate-3.10"
 
 # Any constant works; it only has to be the same for every migrating process.
 _MIGRATION_LOCK = 0x6F726967696E
@@ -19,6 +25,8 @@ def migration_files() -> list[tuple[str, str]]:
 
 async def migrate(conn: Connection) -> list[str]:
     """Apply pending migrations, each in its own transaction; return their names.
+
+    The job queue's schema (procrastinate's tables and functions) comes last.
 
     An advisory lock makes concurrent callers (several replicas starting at
     once) apply each migration exactly once.
@@ -39,6 +47,14 @@ async def migrate(conn: Connection) -> list[str]:
                 await conn.execute(sql)
                 await conn.execute("INSERT INTO schema_migrations (name) VALUES ($1)", name)
             applied_now.append(name)
+        if JOB_QUEUE_SCHEMA not in done:
+            async with conn.transaction():
+                if await conn.fetchval("SELECT to_regclass('procrastinate_jobs')") is None:
+                    await conn.execute(SchemaManager.get_schema())
+                await conn.execute(
+                    "INSERT INTO schema_migrations (name) VALUES ($1)", JOB_QUEUE_SCHEMA
+                )
+            applied_now.append(JOB_QUEUE_SCHEMA)
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
     return applied_now

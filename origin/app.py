@@ -18,14 +18,18 @@ from origin.clip_rows import ClipRows
 from origin.cors import MediaCors
 from origin.database import resolve_dsn
 from origin.errors import SHORT_MAX_AGE, HttpError, error_response
+from origin.jobs.app import build_job_app
+from origin.jobs.queue import JobQueue
+from origin.jobs.runtime import JobRuntime
+from origin.jobs.worker import stop_tasks, watch_queue_depth, work
 from origin.loop_lag import watch_loop_lag
 from origin.metrics import Metrics
-from origin.observe import RequestObserver, RunObserver
+from origin.observe import RequestObserver
 from origin.registration import source_resolver
-from origin.routes import api, health, review, status, stream, thumbnail
+from origin.routes import api, exports, health, review, status, stream, thumbnail
 from origin.settings import Settings
 from origin.state import AppState
-from pool.clip_pool import ClipPool
+from origin.wiring import build_clip_pool
 from pool.ffmpeg_binary import ffmpeg_version, find_ffmpeg
 
 
@@ -53,37 +57,36 @@ def create_app(settings: Settings) -> Starlette:
         version = ffmpeg_version(ffmpeg)
         dsn = await resolve_dsn(settings)
         db_pool = await create_pool(dsn, timeout_s=settings.db_timeout_s)
-        run_observer = RunObserver(metrics, settings.leakage_warn_s)
-        clip_pool = ClipPool(
-            ffmpeg,
-            settings.cache_path,
-            max_processes=settings.max_processes,
-            queue_timeout_s=settings.queue_timeout_ms / 1000,
-            run_timeout_s=settings.stream_timeout_s,
-            cache_max_bytes=settings.cache_max_bytes,
-            cache_idle_ttl_s=settings.cache_ttl_s,
-            cache_min_free_bytes=settings.cache_min_free_bytes,
-            on_run=run_observer,
-            on_smart_cut=run_observer.smart_cut,
-            smart_max_reencode_s=settings.smart_max_reencode_s,
-            ffmpeg_nice=settings.ffmpeg_nice,
-        )
+        clip_pool = build_clip_pool(settings, ffmpeg, metrics)
         await clip_pool.start()
-        metrics.watch_pool(clip_pool)
+        sources = source_resolver(settings)
+        job_app = build_job_app(dsn, settings)
+        jobs = JobQueue(job_app, warming=clip_pool.store is not None)
+        await jobs.open()
         app.state.origin = AppState(
             settings=settings, ffmpeg=ffmpeg, ffmpeg_version=version, db_pool=db_pool,
-            clip_pool=clip_pool, metrics=metrics, sources=source_resolver(settings),
+            clip_pool=clip_pool, metrics=metrics, sources=sources, jobs=jobs,
             clip_rows=ClipRows(
                 fresh_s=settings.clip_row_ttl_s, stale_s=settings.clip_row_stale_s
             ),
         )  # fmt: skip
-        lag_watch = asyncio.create_task(watch_loop_lag(metrics.loop_lag))
+        side_tasks = [
+            asyncio.create_task(watch_loop_lag(metrics.loop_lag)),
+            asyncio.create_task(watch_queue_depth(jobs, metrics)),
+        ]
+        if settings.worker == "inline":
+            runtime = JobRuntime(settings, db_pool, clip_pool, sources, metrics)
+            side_tasks.append(asyncio.create_task(
+                work(job_app, runtime, concurrency=settings.worker_concurrency, name="inline")
+            ))  # fmt: skip
         try:
             yield
         finally:
-            lag_watch.cancel()
             # uvicorn has already waited up to ORIGIN_SHUTDOWN_GRACE_S for
-            # responses in flight; whatever ffmpeg still runs is killed now.
+            # responses in flight; an inline worker's jobs get the same grace,
+            # then whatever ffmpeg still runs is killed.
+            await stop_tasks(*side_tasks)
+            await jobs.close()
             await clip_pool.close()
             await db_pool.close()
 
@@ -96,7 +99,10 @@ def create_app(settings: Settings) -> Starlette:
         Route("/videos/clips/{clip_id}/thumbnail/{version}", thumbnail.thumbnail),
         Route("/api/sources", api.list_sources),
         Route("/api/sources/{source_id}/clips", api.list_source_clips),
+        Route("/api/clips/{clip_id}/export", exports.create_export, methods=["POST"]),
         Route("/api/clips/{clip_id}/{action:str}", api.edit_clip, methods=["POST"]),
+        Route("/api/exports/{export_id}", exports.show_export),
+        Route("/api/exports/{export_id}/download", exports.download_export),
         Route("/", review.index),
         Route("/review/sources/{source_id}", review.source_page),
     ]

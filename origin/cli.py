@@ -22,10 +22,14 @@ from db import sources as source_store
 from db.connection import Connection, connect
 from db.embedded import EmbeddedPostgresError, private_cluster
 from db.errors import EditRefused, NotFound, SourceExists
+from db.exports import ExportRecord
 from db.migrate import migrate
 from db.records import ClipRecord, EditResult
 from db.tiling import to_time
 from origin.database import resolve_dsn
+from origin.jobs.app import job_queue
+from origin.jobs.exports import export_json, follow_export, request_export
+from origin.jobs.queue import QUEUES
 from origin.registration import register_source, source_resolver
 from origin.settings import Settings, SettingsError, settings_help
 from origin.shapes import clip_json, source_json
@@ -88,6 +92,8 @@ async def cmd_sources_add(conn: Connection, args: argparse.Namespace, settings: 
         cuts=_parse_cuts(args.cuts) if args.cuts is not None else None,
     )
     source, clips = registered.source, registered.clips
+    async with job_queue(args.dsn, settings) as jobs:
+        warming = await jobs.warm(clips)
     for warning in registered.warnings:
         print(f"origin: warning: {warning}", file=sys.stderr)
     if args.json:
@@ -105,6 +111,8 @@ async def cmd_sources_add(conn: Connection, args: argparse.Namespace, settings: 
         f"{source.display_width}x{source.display_height} {source.video_codec}/{audio}, "
         f"{len(source.keyframes)} keyframes, {len(clips)} clips, {source.precision} cut)"
     )
+    if warming:
+        print(f"queued {warming} warm jobs: clips reach the store as a worker cuts them")
     _print_clips(clips, settings)
 
 
@@ -127,20 +135,53 @@ async def cmd_clips_list(conn: Connection, args: argparse.Namespace, settings: S
     _print_clips(clips, settings)
 
 
+async def _after_edit(
+    conn: Connection, args: argparse.Namespace, settings: Settings, result: EditResult
+) -> None:
+    _print_edit(result, settings)
+    if result.changed:
+        source_clips = await clip_store.list_clips(conn, result.changed[0].source_id)
+        async with job_queue(args.dsn, settings) as jobs:
+            await jobs.warm_after_edit(result.changed, source_clips)
+
+
 async def cmd_clips_split(conn: Connection, args: argparse.Namespace, settings: Settings) -> None:
     result = await clip_store.split(conn, args.clip, to_time(args.at, what="AT"))
-    _print_edit(result, settings)
+    await _after_edit(conn, args, settings, result)
 
 
 async def cmd_clips_merge(conn: Connection, args: argparse.Namespace, settings: Settings) -> None:
-    _print_edit(await clip_store.merge(conn, args.clip), settings)
+    await _after_edit(conn, args, settings, await clip_store.merge(conn, args.clip))
 
 
 async def cmd_clips_move_cut(
     conn: Connection, args: argparse.Namespace, settings: Settings
 ) -> None:
     result = await clip_store.move_cut(conn, args.clip, to_time(args.at, what="AT"))
-    _print_edit(result, settings)
+    await _after_edit(conn, args, settings, result)
+
+
+async def cmd_clips_export(conn: Connection, args: argparse.Namespace, settings: Settings) -> None:
+    if args.to is None and settings.clip_store_spec is None:
+        raise CliError("there is no clip store to export to (ORIGIN_CLIP_STORE=none): pass --to")
+    async with job_queue(args.dsn, settings) as jobs:
+        export = await request_export(conn, jobs, args.clip, args.to)
+    if args.no_wait:
+        _report_export(export, args)
+        return
+    _report_export(await follow_export(conn, export), args)
+
+
+def _report_export(export: ExportRecord, args: argparse.Namespace) -> None:
+    if args.json:
+        _print_json(export_json(export))
+    elif export.status == "done":
+        print(f"export {export.id}: {export.location} ({export.size_bytes} bytes)")
+    else:
+        print(f"export {export.id}: {export.status} ({export.file_name}); "
+              f"follow it with GET /api/exports/{export.id}")  # fmt: skip
+    if export.status == "failed":
+        raise CliError(f"export {export.id} failed: {export.error}")
 
 
 async def cmd_url(conn: Connection, args: argparse.Namespace, settings: Settings) -> None:
@@ -171,6 +212,20 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
     from origin.server import serve
 
     serve(settings, host=args.host, port=args.port)
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> None:
+    """Run a job worker."""
+    from origin.jobs.worker import run_worker
+
+    queues = [q.strip() for q in args.queues.split(",") if q.strip()]
+    unknown = sorted(set(queues) - set(QUEUES))
+    if unknown or not queues:
+        raise CliError(f"--queues takes some of {','.join(QUEUES)}, got {args.queues!r}")
+    if args.concurrency < 1:
+        raise CliError("--concurrency must be at least 1")
+    run_worker(settings, queues=queues, concurrency=args.concurrency,
+               metrics_port=args.metrics_port)  # fmt: skip
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> None:
@@ -209,6 +264,25 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.set_defaults(run=cmd_serve)
+
+    worker = commands.add_parser("worker", help="run background jobs (warm, export, maintenance)")
+    worker.add_argument(
+        "--queues",
+        default=",".join(QUEUES),
+        metavar="Q1,Q2",
+        help=f"queues to take jobs from (default {','.join(QUEUES)})",
+    )
+    worker.add_argument(
+        "--concurrency",
+        type=int,
+        metavar="N",
+        default=None,
+        help="jobs at once (default ORIGIN_WORKER_CONCURRENCY)",
+    )
+    worker.add_argument(
+        "--metrics-port", type=int, metavar="P", help="serve Prometheus metrics on 127.0.0.1:P"
+    )
+    worker.set_defaults(run=cmd_worker)
 
     demo = commands.add_parser("demo", help="private database + sample video + server")
     demo.add_argument("--port", type=int, default=8000)
@@ -250,6 +324,16 @@ def build_parser() -> argparse.ArgumentParser:
     merge = clip_commands.add_parser("merge", help="merge CLIP with the clip that follows it")
     merge.add_argument("clip", type=_positive_id, metavar="CLIP")
     merge.set_defaults(db=cmd_clips_merge)
+    export = clip_commands.add_parser(
+        "export", help="write CLIP as a standalone MP4 named <source>_<start>-<end>.mp4"
+    )
+    export.add_argument("clip", type=_positive_id, metavar="CLIP")
+    export.add_argument("--to", metavar="PATH|s3://…",
+                        help="a directory, an .mp4 path (on the worker's machine) or "
+                        "s3://bucket/prefix; default: the clip store")  # fmt: skip
+    export.add_argument("--no-wait", action="store_true", help="queue it and return")
+    export.add_argument("--json", action="store_true")
+    export.set_defaults(db=cmd_clips_export)
 
     url = commands.add_parser("url", help="print a clip's current stream URL")
     url.add_argument("clip", type=_positive_id, metavar="CLIP")
@@ -260,6 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 async def _run_db_command(command: DbCommand, args: argparse.Namespace, settings: Settings) -> None:
     dsn = await resolve_dsn(settings)
+    args.dsn = dsn  # for commands that defer jobs
     conn = await connect(dsn)
     try:
         await command(conn, args, settings)
@@ -284,6 +369,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = Settings.from_env()
+        if getattr(args, "concurrency", 0) is None:
+            args.concurrency = settings.worker_concurrency
         if hasattr(args, "db"):
             asyncio.run(_run_db_command(args.db, args, settings))
         else:

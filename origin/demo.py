@@ -14,6 +14,7 @@ from db.connection import connect
 from db.embedded import private_cluster
 from db.records import ClipRecord, SourceRecord
 from origin.database import resolve_dsn
+from origin.jobs.app import job_queue
 from origin.registration import register_source, source_resolver
 from origin.server import serve
 from origin.settings import Settings
@@ -36,7 +37,8 @@ async def _prepare(settings: Settings, source_file: str | None) -> tuple[SourceR
         source_file = str(path)
     sources = source_resolver(settings)
     uri = sources.open(source_file).uri
-    conn = await connect(await resolve_dsn(settings))
+    dsn = await resolve_dsn(settings)
+    conn = await connect(dsn)
     try:
         existing = [s for s in await source_store.list_sources(conn) if s.uri == uri]
         if existing:
@@ -45,9 +47,15 @@ async def _prepare(settings: Settings, source_file: str | None) -> tuple[SourceR
             source = (
                 await register_source(conn, source_file, ffmpeg=ffmpeg, sources=sources)
             ).source
-        first = (await clip_store.list_clips(conn, source.id))[0]
+        clips = await clip_store.list_clips(conn, source.id)
+        # Already stored clips are skipped by the jobs, so a restart costs no cuts.
+        async with job_queue(dsn, settings) as jobs:
+            warming = await jobs.warm(clips)
     finally:
         await conn.close()
+    if warming:
+        print(f"warming {warming} clips in the background (warm_done lines below)", flush=True)
+    first = clips[0]
     return source, first
 
 
@@ -70,6 +78,9 @@ def run_demo(settings: Settings, *, port: int, source: str | None) -> None:
         # A person watches the demo's terminal: readable lines unless asked otherwise.
         if "ORIGIN_LOG_FORMAT" not in os.environ:
             settings = settings.replace(log_format="console")
+        # One command: the server runs the warm jobs itself.
+        if "ORIGIN_WORKER" not in os.environ:
+            settings = settings.replace(worker="inline")
         serve(settings, host="127.0.0.1", port=port)
     finally:
         if started_here:

@@ -8,9 +8,10 @@ running several workers would need prometheus-client's multiprocess mode.
 from __future__ import annotations
 
 import shutil
+import time
 from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -25,6 +26,8 @@ LEAKAGE_BUCKETS = (0, 0.05, 0.1, 0.25, 0.5, 1, 1.5, 2, 3, 5, 10)
 #: Event-loop lag: healthy is well under a millisecond, trouble is tens of ms.
 LAG_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1)
 REENCODED_BUCKETS = (0, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64)
+#: Enqueue to done: a warm job on an idle worker takes a cut's time, a busy one minutes.
+JOB_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 3600)
 
 LEAKAGE_HELP = (
     "Requested start minus the keyframe the stream copy really starts from. Smart cuts: "
@@ -108,6 +111,30 @@ class Metrics:
             ["reason"], registry=r,
         )  # fmt: skip
 
+        self.jobs = Counter(
+            "origin_jobs", "Background jobs this process ran, by queue and outcome "
+            "(done, skipped, failed, interrupted)", ["queue", "outcome"], registry=r,
+        )  # fmt: skip
+        self.job_latency = Histogram(
+            "origin_job_latency_seconds", "Enqueue to finished, for jobs that finished",
+            ["queue"], buckets=JOB_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.warm_yields = Counter(
+            "origin_warm_yields",
+            "Times a warm job gave its ffmpeg slot to a request",
+            registry=r,
+        )
+        self.queue_depth = Gauge(
+            "origin_job_queue_depth", "Jobs waiting (todo) or running (doing), by queue; "
+            "read from PostgreSQL every few seconds", ["queue", "status"], registry=r,
+        )  # fmt: skip
+
+    def job_finished(self, queue: str, outcome: str, enqueued_at: float) -> None:
+        """Count a finished job; time it from enqueue unless it failed or was interrupted."""
+        self.jobs.labels(queue, outcome).inc()
+        if outcome in ("done", "skipped"):
+            self.job_latency.labels(queue).observe(max(0.0, time.time() - enqueued_at))
+
     def watch_pool(self, pool: ClipPool) -> None:
         """Export the pool's live state with every scrape."""
         self.registry.register(_PoolCollector(pool))
@@ -124,8 +151,28 @@ class _PoolCollector(Collector):
         yield GaugeMetricFamily("origin_ffmpeg_active", "Live ffmpeg processes", status.active)
         yield GaugeMetricFamily("origin_ffmpeg_max", "ffmpeg process limit", status.max)
         yield GaugeMetricFamily(
-            "origin_ffmpeg_waiting", "Runs queued for an ffmpeg slot", status.waiting
+            "origin_ffmpeg_waiting", "Request runs queued for an ffmpeg slot", status.waiting
         )
+        yield GaugeMetricFamily(
+            "origin_ffmpeg_background_active", "ffmpeg slots held by warm jobs",
+            status.active_background,
+        )  # fmt: skip
+        yield GaugeMetricFamily(
+            "origin_ffmpeg_background_waiting", "Warm jobs queued for an idle ffmpeg slot",
+            status.waiting_background,
+        )  # fmt: skip
+        yield CounterMetricFamily(
+            "origin_ffmpeg_preemptions", "Warm runs stopped to give their slot to a request",
+            pool.slots.preemptions,
+        )  # fmt: skip
+        cuts = CounterMetricFamily(
+            "origin_clip_cuts", "Clips this process cut (not copied from the store), by form",
+            labels=["form"],
+        )  # fmt: skip
+        for form, count in sorted(pool.cuts.items()):
+            cuts.add_metric([form], count)
+        yield cuts
+        yield from _store_metrics(pool)
         yield GaugeMetricFamily(
             "origin_ffmpeg_rss_bytes", "Resident memory of live ffmpeg processes (/proc)",
             rss_bytes(status.pids),
@@ -152,3 +199,25 @@ class _PoolCollector(Collector):
         yield GaugeMetricFamily(
             "origin_cache_free_disk_bytes", "Free bytes on the cache's file system", free
         )
+
+
+def _store_metrics(pool: ClipPool) -> Iterator[Metric]:
+    store = pool.store
+    if store is None:
+        return
+    yield CounterMetricFamily(
+        "origin_store_hits", "Local cache misses answered by the shared clip store", store.hits
+    )
+    yield CounterMetricFamily(
+        "origin_store_misses", "Local cache misses the shared store did not have (cut)",
+        store.misses,
+    )  # fmt: skip
+    yield CounterMetricFamily(
+        "origin_store_errors", "Shared store reads, checks or writes that failed", store.errors
+    )
+    yield CounterMetricFamily(
+        "origin_store_read_bytes", "Bytes copied from the shared store", store.bytes_read
+    )
+    yield CounterMetricFamily(
+        "origin_store_written_bytes", "Bytes written to the shared store", store.bytes_written
+    )

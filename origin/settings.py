@@ -17,6 +17,7 @@ from pool.request import Precision
 
 StreamMode = Literal["file", "pipe"]
 LogFormat = Literal["json", "console"]
+WorkerMode = Literal["off", "inline"]
 
 MiB = 1024 * 1024
 
@@ -119,6 +120,26 @@ SETTINGS: tuple[Setting, ...] = (
             "idle expiry of a cached clip"),
     Setting("ORIGIN_CACHE_MIN_FREE_BYTES", "cache_min_free_bytes", _non_negative_int, 500 * MiB,
             "keep at least this much disk free", "500 MiB"),
+    Setting("ORIGIN_CLIP_STORE", "clip_store", _text, None,
+            "shared clip store behind every replica's cache: a directory or "
+            "s3://bucket/prefix; 'none' turns it (and warming) off", "$ORIGIN_HOME/store"),
+    Setting("ORIGIN_STORE_MAX_BYTES", "store_max_bytes", _positive_int, 20 * 1024 * MiB,
+            "size cap of the clip store, least recently used clips go first", "20 GiB"),
+    Setting("ORIGIN_STORE_GRACE_S", "store_grace_s", _positive_float, 600.0,
+            "superseded clip versions stay in the store this long after the edit"),
+    Setting("ORIGIN_WORKER", "worker", _choice("off", "inline"), "off",
+            "inline: 'origin serve' also runs a job worker (warm, export, maintenance) in "
+            "process; off: jobs run in 'origin worker' processes ('origin demo' sets inline)"),
+    Setting("ORIGIN_WORKER_CONCURRENCY", "worker_concurrency", _positive_int, 2,
+            "jobs one worker runs at once (cuts still go through the ffmpeg slots)"),
+    Setting("ORIGIN_WORKER_HEARTBEAT_S", "worker_heartbeat_s", _positive_float, 10.0,
+            "how often a worker says it is alive; a job whose worker is silent for 3 times "
+            "this is retried"),
+    Setting("ORIGIN_MAINTENANCE_EVERY_S", "maintenance_every_s", _positive_int, 60,
+            "how often the maintenance job runs (stalled jobs, superseded versions, store cap)"),
+    Setting("ORIGIN_WARM_URL_BASE", "warm_url_base", _text, None,
+            "after a warm job cuts a clip it also GETs it through this base URL (the CDN), "
+            "so the edge holds it too", "unset"),
     Setting("ORIGIN_SIGNING_KEY", "signing_keys", _text, None,
             "when set, stream URLs need ?exp=…&sig=… (HMAC-SHA256); comma-separated to rotate",
             "unset"),
@@ -160,6 +181,14 @@ class Settings:
     cache_max_bytes: int = 1024 * MiB
     cache_ttl_s: float = 900.0
     cache_min_free_bytes: int = 500 * MiB
+    clip_store: str | None = None
+    store_max_bytes: int = 20 * 1024 * MiB
+    store_grace_s: float = 600.0
+    worker: WorkerMode = "off"
+    worker_concurrency: int = 2
+    worker_heartbeat_s: float = 10.0
+    maintenance_every_s: int = 60
+    warm_url_base: str | None = None
     signing_keys: str | None = None
     cdn_secret: str | None = None
     admin_token: str | None = None
@@ -192,6 +221,13 @@ class Settings:
     def cache_path(self) -> Path:
         """Where generated clips live."""
         return self.cache_dir if self.cache_dir is not None else self.home / "cache"
+
+    @property
+    def clip_store_spec(self) -> str | None:
+        """Where the shared clip store is, or None when it is turned off."""
+        if self.clip_store is None:
+            return str(self.home / "store")
+        return None if self.clip_store.lower() == "none" else self.clip_store
 
     @property
     def signing_key_list(self) -> tuple[bytes, ...]:

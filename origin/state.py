@@ -8,6 +8,7 @@ from typing import Any
 from starlette.requests import Request
 
 from origin.clip_rows import ClipRows
+from origin.jobs.queue import JobQueue
 from origin.metrics import Metrics
 from origin.settings import Settings
 from pool.clip_pool import ClipPool
@@ -26,6 +27,7 @@ class AppState:
     metrics: Metrics
     sources: SourceResolver
     clip_rows: ClipRows
+    jobs: JobQueue
     # (monotonic time, problem) of the last `ffmpeg -version` readiness check.
     ffmpeg_check: tuple[float, str | None] = (float("-inf"), None)
 

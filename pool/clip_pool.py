@@ -134,6 +134,11 @@ class ClipPool:
         return self._cutter.runs_started
 
     @property
+    def cuts(self) -> dict[str, int]:
+        """Clips cut so far (not copied from the store), by form."""
+        return self._cutter.cuts
+
+    @property
     def run_outcomes(self) -> dict[Outcome, int]:
         """How the runs so far ended."""
         return self._cutter.run_outcomes
@@ -343,7 +348,7 @@ class ClipPool:
     async def _cut_to_file(
         self, flight: Flight[Path | None], request: ClipRequest, claim: Claim
     ) -> Path:
-        """Flight body for a file: the shared store's copy, else slot, cut, commit, write through."""
+        """Flight body for a file: the store's copy, else slot, cut, commit, write through."""
         key = request.cache_key
         if self.store is not None:
             stored = await self.store.fetch(key)

@@ -64,6 +64,8 @@ class Cutter:
         self._on_smart_cut = on_smart_cut
         self.live: dict[int, FfmpegProcess] = {}
         self._claims: dict[Flight[Path | None], Claim] = {}  # file runs in progress
+        # Clips cut (smart cut, copy or stream) by form; one cut may take 0 to 2 ffmpeg runs.
+        self.cuts: dict[str, int] = {}
         # Counters (plain ints, for metrics).
         self.runs_started = 0
         self.run_outcomes: dict[Outcome, int] = {
@@ -78,9 +80,11 @@ class Cutter:
         claim = claim or Claim()
         self._claims[flight] = claim
         try:
-            return await self._cut_in_slot(flight, request, claim)
+            temp = await self._cut_in_slot(flight, request, claim)
         finally:
             del self._claims[flight]
+        self._count_cut(request)
+        return temp
 
     async def _cut_in_slot(
         self, flight: Flight[Path | None], request: ClipRequest, claim: Claim
@@ -184,6 +188,7 @@ class Cutter:
             except BaseException:
                 tee.discard()
                 raise
+        self._count_cut(request)
         # The output is complete: finishing the commit beats throwing it away,
         # even if the reader leaves now. The reader's clean end comes after the
         # commit, so that once a stream has ended the next request is a hit.
@@ -264,9 +269,8 @@ class Cutter:
                 if process.result is not None:
                     self._record(request, process.result)
 
-    def claim_of(self, flight: Flight[Path | None]) -> Claim | None:
-        """The slot claim of a file run in progress (None before it starts or for a stream)."""
-        return self._claims.get(flight)
+    def _count_cut(self, request: ClipRequest) -> None:
+        self.cuts[request.form] = self.cuts.get(request.form, 0) + 1
 
     def _stop_reason(self, flight: Flight[Path | None]) -> Outcome:
         claim = self._claims.get(flight)

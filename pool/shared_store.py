@@ -52,6 +52,7 @@ class SharedStore:
         temp = self._cache.new_temp(key)
         try:
             found = await _in_thread(self.backend.fetch, key, temp)
+            size = temp.stat().st_size if found else 0
         except StoreError as exc:
             self._failed("read", exc)
             found = False
@@ -63,7 +64,7 @@ class SharedStore:
             self._cache.discard(temp)
             return None
         self.hits += 1
-        self.bytes_read += temp.stat().st_size
+        self.bytes_read += size
         return temp
 
     async def contains(self, key: str) -> bool:
@@ -103,12 +104,15 @@ class SharedStore:
             self._failed("write", exc)
 
     async def _put(self, key: str, path: Path) -> None:
+        self.bytes_written += await _in_thread(self._put_file, key, path)
+
+    def _put_file(self, key: str, path: Path) -> int:
         try:
             size = path.stat().st_size
         except OSError as exc:  # evicted from the local cache before it was written
             raise StoreError(f"cannot write {key}: {exc.strerror}") from exc
-        await _in_thread(self.backend.put, key, path)
-        self.bytes_written += size
+        self.backend.put(key, path)
+        return size
 
     def _failed(self, what: str, exc: StoreError) -> None:
         self.errors += 1

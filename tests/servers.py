@@ -134,3 +134,62 @@ def json_lines(server: Server) -> list[dict[str, Any]]:
     """The server's log as JSON objects; fails if any line is not JSON."""
     lines = [line for line in server.log().splitlines() if line.strip()]
     return [json.loads(line) for line in lines]  # every line must be JSON
+
+
+@dataclass
+class Worker:
+    """A running ``origin worker`` process with its metrics endpoint."""
+
+    process: subprocess.Popen[bytes]
+    metrics_url: str
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def metrics(self) -> Samples:
+        return scrape(httpx.Client(base_url=self.metrics_url, timeout=10))
+
+    def stop(self, signum: int = signal.SIGTERM) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signum)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+
+def start_worker(home: Path, env: dict[str, str], *args: str) -> Worker:
+    """Start ``origin worker`` like :func:`start_server`; wait until its metrics answer."""
+    port = free_port()
+    home.mkdir(parents=True, exist_ok=True)
+    log_path = home / f"worker-{port}.log"
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("ORIGIN_", "DATABASE_"))}
+    full_env.update({"ORIGIN_HOME": str(home), **env})
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "origin", "worker", "--metrics-port", str(port), *args],
+            env=full_env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    worker = Worker(process, f"http://127.0.0.1:{port}", log_path)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"worker exited with {process.returncode}:\n{worker.log()}")
+        if "worker_started" in worker.log():
+            return worker
+        time.sleep(0.1)
+    worker.stop()
+    raise RuntimeError(f"worker did not come up:\n{worker.log()}")
+
+
+def wait_for(predicate: Callable[[], bool], timeout_s: float, what: str) -> float:
+    """Poll ``predicate`` until it holds; return the seconds it took, or fail naming ``what``."""
+    started = time.monotonic()
+    while not predicate():
+        if time.monotonic() - started > timeout_s:
+            raise AssertionError(f"timed out after {timeout_s:g} s waiting for {what}")
+        time.sleep(0.1)
+    return time.monotonic() - started

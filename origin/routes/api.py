@@ -47,7 +47,8 @@ async def list_source_clips(request: Request) -> Response:
     )
 
 
-def _require_admin(request: Request, state: AppState) -> None:
+def require_admin(request: Request, state: AppState) -> None:
+    """401 unless the request carries ``ORIGIN_ADMIN_TOKEN`` (when one is set)."""
     token = state.settings.admin_token
     if token is None:
         return
@@ -72,7 +73,7 @@ def _at(body: dict[str, Any]) -> Decimal:
 async def edit_clip(request: Request) -> Response:
     """POST /api/clips/{id}/split | merge | move-cut"""
     state = app_state(request)
-    _require_admin(request, state)
+    require_admin(request, state)
     clip_id = parse_id(request.path_params["clip_id"], "clip")
     action = request.path_params["action"]
     if action not in ("split", "merge", "move-cut"):
@@ -93,8 +94,11 @@ async def edit_clip(request: Request) -> Response:
             raise HttpError(422, str(exc)) from None
         except asyncpg.IntegrityConstraintViolationError as exc:
             raise HttpError(409, f"refused by the database: {exc}") from None
-    # This replica's stream routes must not serve the old rows for a moment.
-    state.clip_rows.forget([*(c.id for c in result.changed), *result.removed])
+        # This replica's stream routes must not serve the old rows for a moment.
+        state.clip_rows.forget([*(c.id for c in result.changed), *result.removed])
+        if result.changed:
+            source_clips = await clip_store.list_clips(conn, result.changed[0].source_id)
+            await state.jobs.warm_after_edit(result.changed, source_clips)
     return JSONResponse(
         {
             "changed": [

@@ -87,14 +87,25 @@ async def metrics(request: Request) -> Response:
 
 
 async def pool_status(request: Request) -> Response:
-    """The pool's live state, as INTERFACE.md describes it."""
-    status = app_state(request).clip_pool.status()
+    """The pool's live state, as INTERFACE.md describes it, plus background work."""
+    state = app_state(request)
+    status = state.clip_pool.status()
+    depth = state.jobs.last_depth
     return JSONResponse(
         {
             "active_processes": status.active,
             "max_processes": status.max,
             "utilization_percent": round(100 * status.active / status.max, 1),
             "waiting": status.waiting,
+            # Warm runs hold slots only while no request wants them; they wait apart.
+            "background": {
+                "active_processes": status.active_background,
+                "waiting": status.waiting_background,
+            },
+            # Jobs in PostgreSQL, fleet-wide, as of the last read (every few seconds).
+            "jobs": {
+                f"{queue}_{status_name}": count for (queue, status_name), count in depth.items()
+            },
             "memory_usage": {
                 "total_memory_mb": round(rss_bytes(status.pids) / 2**20, 1),
                 "process_count": len(status.pids),

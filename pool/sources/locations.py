@@ -207,9 +207,7 @@ class SourceResolver:
             key = parsed.path.lstrip("/")
             if not parsed.netloc or not key:
                 raise SourceError(f"expected s3://bucket/key, got {uri}")
-            return S3Source(
-                parsed.netloc, key, s3_client(self.s3_endpoint_url), self.presign_ttl_s
-            )
+            return S3Source(parsed.netloc, key, s3_client(self.s3_endpoint_url), self.presign_ttl_s)
         if parsed.scheme and len(parsed.scheme) > 1:  # a one-letter scheme is a Windows drive
             raise SourceError(
                 f"unsupported source scheme {parsed.scheme!r}: use a path, file:// or s3://"

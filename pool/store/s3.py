@@ -118,8 +118,8 @@ class S3Store:
                    object_key, ExtraArgs={"ContentType": content_type})  # fmt: skip
 
     def _call(self, what: str, key: str, method: Any, *args: Any, **kwargs: Any) -> None:
-        from botocore.exceptions import BotoCoreError, ClientError
         from boto3.exceptions import S3UploadFailedError
+        from botocore.exceptions import BotoCoreError, ClientError
 
         try:
             method(*args, **kwargs)

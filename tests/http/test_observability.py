@@ -12,7 +12,7 @@ import pytest
 from origin.signing import sign_path
 from tests.conftest import StandaloneDatabase
 from tests.reliability.test_processes import make_wrapper
-from tests.servers import ServerFactory, delta, json_lines, register, scrape, value
+from tests.servers import ServerFactory, delta, json_lines, register, scrape, value, wait_for
 
 
 def test_counters_move_by_the_right_amounts(
@@ -82,6 +82,8 @@ def test_counters_move_by_the_right_amounts(
 def test_pool_status(database_url: str, server_factory: ServerFactory) -> None:
     server = server_factory(database_url, ORIGIN_MAX_PROCESSES="4")
     with server.client() as http:
+        # Queue depth is read from PostgreSQL in the background, right after start-up.
+        wait_for(lambda: http.get("/status/pool").json()["jobs"], 10, "the first queue depth")
         status = http.get("/status/pool")
     assert status.status_code == 200
     assert status.headers["cache-control"] == "no-store"
@@ -90,6 +92,12 @@ def test_pool_status(database_url: str, server_factory: ServerFactory) -> None:
         "max_processes": 4,
         "utilization_percent": 0.0,
         "waiting": 0,
+        "background": {"active_processes": 0, "waiting": 0},
+        "jobs": {
+            f"{queue}_{state}": 0
+            for queue in ("warm", "export", "maintenance")
+            for state in ("todo", "doing")
+        },
         "memory_usage": {"total_memory_mb": 0.0, "process_count": 0},
     }
 

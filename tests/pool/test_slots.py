@@ -221,7 +221,8 @@ async def test_a_promoted_waiting_claim_queues_as_a_request() -> None:
     release.set()
     await holder
     await asyncio.sleep(0)
-    assert slots.active == 1 and slots.active_background == 0
+    assert slots.active == 1
+    assert slots.active_background == 0
     waiting.cancel()
     with pytest.raises(asyncio.CancelledError):
         await waiting

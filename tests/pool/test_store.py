@@ -132,7 +132,8 @@ def test_directory_store_writes_whole_files_and_refuses_unsafe_names(tmp_path: P
     ]
     dest = tmp_path / "copy"
     dest.touch()
-    assert store.fetch("c1-v2-smart-abc", dest) and dest.read_bytes() == b"x" * 1000
+    assert store.fetch("c1-v2-smart-abc", dest)
+    assert dest.read_bytes() == b"x" * 1000
     assert not store.fetch("c9-v1-smart-abc", dest)
     store.delete("c1-v2-smart-abc")
     store.delete("c1-v2-smart-abc")

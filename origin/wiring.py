@@ -1,0 +1,37 @@
+"""Build the long-lived objects the server and the worker share from the settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from origin.metrics import Metrics
+from origin.observe import RunObserver
+from origin.settings import Settings
+from pool.clip_pool import ClipPool
+from pool.store import open_store
+
+
+def build_clip_pool(
+    settings: Settings, ffmpeg: str, metrics: Metrics, *, cache_dir: Path | None = None
+) -> ClipPool:
+    """The clip pool, its local cache (``cache_dir`` or the settings') and the shared store."""
+    run_observer = RunObserver(metrics, settings.leakage_warn_s)
+    store_spec = settings.clip_store_spec
+    store = open_store(store_spec, s3_endpoint_url=settings.s3_endpoint_url) if store_spec else None
+    pool = ClipPool(
+        ffmpeg,
+        cache_dir or settings.cache_path,
+        max_processes=settings.max_processes,
+        queue_timeout_s=settings.queue_timeout_ms / 1000,
+        run_timeout_s=settings.stream_timeout_s,
+        cache_max_bytes=settings.cache_max_bytes,
+        cache_idle_ttl_s=settings.cache_ttl_s,
+        cache_min_free_bytes=settings.cache_min_free_bytes,
+        on_run=run_observer,
+        on_smart_cut=run_observer.smart_cut,
+        smart_max_reencode_s=settings.smart_max_reencode_s,
+        ffmpeg_nice=settings.ffmpeg_nice,
+        store=store,
+    )
+    metrics.watch_pool(pool)
+    return pool
