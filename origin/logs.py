@@ -75,6 +75,10 @@ def configure_logging(log_format: LogFormat) -> None:
     # httpx (the smart cut's source reads) logs every request with its URL at
     # INFO: a presigned URL, and noise; its warnings still come through.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # Two lines per job and one per periodic tick would drown the request
+    # lines; our own warm_done / maintenance lines and the job metrics say
+    # what happened. procrastinate's warnings and errors (retries) still show.
+    logging.getLogger("procrastinate").setLevel(logging.WARNING)
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         uvicorn_logger = logging.getLogger(name)
         uvicorn_logger.handlers = []
