@@ -25,7 +25,10 @@ EXPORT_RETRY = RetryStrategy(max_attempts=3, wait=5, exponential_wait=2)
 
 
 def maintenance_cron(every_s: int) -> str:
-    """A cron line (with procrastinate's sixth column, seconds) ticking every ``every_s``."""
+    """A cron line ticking every ``every_s``: in seconds (procrastinate's sixth column)
+    below a minute, else in whole minutes. Periods that do not divide 60 tick
+    unevenly at the top of the minute (or hour), which maintenance tolerates.
+    """
     if every_s < 60:
         return f"* * * * * */{every_s}"
     return f"*/{max(1, every_s // 60)} * * * *"

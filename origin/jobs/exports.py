@@ -18,7 +18,7 @@ import sys
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 from boto3.exceptions import S3UploadFailedError
 from botocore.exceptions import BotoCoreError, ClientError
@@ -47,7 +47,7 @@ JsonDict = dict[str, Any]
 
 def export_file_name(source: SourceRecord, clip: ClipRecord) -> str:
     """``<source-name>_<start>-<end>.mp4``, times in seconds on the source."""
-    stem = Path(urlparse(source.uri).path).stem or f"source{source.id}"
+    stem = Path(unquote(urlparse(source.uri).path)).stem
     stem = _UNSAFE.sub("-", stem).strip("-.") or f"source{source.id}"
     return f"{stem}_{_seconds(clip.start)}-{_seconds(clip.end)}.mp4"
 
