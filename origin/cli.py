@@ -34,9 +34,11 @@ from origin.registration import register_source, source_resolver
 from origin.settings import Settings, SettingsError, settings_help
 from origin.shapes import clip_json, source_json
 from origin.urls import DEFAULT_TTL_S, clip_stream_url
+from pool.cache import CacheDirectoryBusy
 from pool.ffmpeg_binary import FfmpegNotFound, find_ffmpeg
 from pool.sources.locations import SourceError
 from pool.sources.probe import ProbeError
+from pool.store import StoreError
 
 
 class CliError(Exception):
@@ -45,7 +47,7 @@ class CliError(Exception):
 
 USER_ERRORS: tuple[type[Exception], ...] = (
     NotFound, EditRefused, SourceExists, SourceError, ProbeError, FfmpegNotFound,
-    EmbeddedPostgresError, SettingsError, CliError,
+    EmbeddedPostgresError, SettingsError, CliError, CacheDirectoryBusy, StoreError,
 )  # fmt: skip
 
 

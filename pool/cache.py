@@ -9,8 +9,10 @@ final file; an operating-system crash can leave a truncated one, which
 :meth:`~ClipCache.open` finds by walking each file's top-level MP4 boxes and
 deletes (eviction reason ``corrupt``).
 Failed runs :meth:`~ClipCache.discard` their temp, and :meth:`~ClipCache.open`
-removes every ``*.tmp`` left by a crash (the directory must belong to one
-origin process: two processes sharing it would need a lock per key).
+removes every ``*.tmp`` left by a crash. The directory belongs to one
+process: :meth:`~ClipCache.open` takes an exclusive lock on it
+(:class:`CacheDirectoryBusy` otherwise), since another process's temps
+would look like a crash's leftovers.
 
 Eviction, least recently used first:
 - idle TTL: files not used for ``idle_ttl_s``;
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
 import os
 import re
@@ -81,6 +84,10 @@ class _Entry:
     last_used: float
 
 
+class CacheDirectoryBusy(RuntimeError):
+    """Another process uses this cache directory; give each process its own."""
+
+
 def replace_into_place(temp: Path, final: Path) -> int:
     """Rename a finished, non-empty ``temp`` to ``final``; return its size."""
     size = temp.stat().st_size
@@ -122,6 +129,7 @@ class ClipCache:
         self._entries: dict[str, _Entry] = {}
         self._temps: set[Path] = set()  # in-progress temps of this process
         self._periodic: asyncio.Task[None] | None = None
+        self._lock_fd: int | None = None
         self.hits = 0
         self.misses = 0
         self.evictions: dict[EvictReason, int] = {
@@ -137,8 +145,9 @@ class ClipCache:
     # -- lifecycle ---------------------------------------------------------
 
     def open(self) -> None:
-        """Create the directory, delete leftover temps, index the files already there."""
+        """Lock the directory, delete leftover temps, index the files already there."""
         self.directory.mkdir(parents=True, exist_ok=True)
+        self._lock()
         self._entries.clear()
         self.bytes_on_disk = 0
         for path in self.directory.iterdir():
@@ -154,6 +163,27 @@ class ClipCache:
                         continue
                     st = path.stat()
                     self._add(_key_of(path.name), st.st_size, st.st_mtime)
+
+    def close(self) -> None:
+        """Release the directory for another process (the files stay)."""
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # closing the descriptor drops the flock
+            self._lock_fd = None
+
+    def _lock(self) -> None:
+        if self._lock_fd is not None:
+            return
+        # A lock on the directory itself: no lock file among the clips.
+        fd = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise CacheDirectoryBusy(
+                f"the cache directory {self.directory} is in use by another origin process: "
+                "give each server and worker its own ORIGIN_CACHE_DIR (or ORIGIN_HOME)"
+            ) from None
+        self._lock_fd = fd
 
     def start_periodic(self, interval_s: float) -> None:
         """Run :meth:`cleanup` every ``interval_s`` in a background task until stopped."""

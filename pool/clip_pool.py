@@ -170,6 +170,7 @@ class ClipPool:
         await asyncio.gather(*tasks, return_exceptions=True)
         if self.store is not None:
             await self.store.finish_writes()
+        self.cache.close()
 
     def status(self) -> PoolStatus:
         """Slots, queue, live PIDs and cache size right now."""

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pool.cache import ClipCache
+from pool.cache import CacheDirectoryBusy, ClipCache
 from tests.pool.conftest import MakePool, listing
 
 pytestmark = pytest.mark.anyio
@@ -250,3 +250,11 @@ def test_unsafe_keys_are_refused(tmp_path: Path) -> None:
     for key in ("../x", "a/b", "", ".hidden"):
         with pytest.raises(ValueError, match="unsafe"):
             cache.path_for(key)
+
+
+def test_a_cache_directory_belongs_to_one_cache_at_a_time(tmp_path: Path) -> None:
+    first = make_cache(tmp_path, Clock())
+    with pytest.raises(CacheDirectoryBusy, match="ORIGIN_CACHE_DIR"):
+        make_cache(tmp_path, Clock())
+    first.close()
+    make_cache(tmp_path, Clock()).close()
