@@ -17,6 +17,8 @@ from typing import Any
 
 from bench.runner.processes import background, free_port
 from bench.runner.timing import Sample, fetch
+from db.embedded import private_cluster as embedded_cluster
+from origin.database import PRIVATE_DATABASE
 
 
 def origin_env(home: Path, **extra: str) -> dict[str, str]:
@@ -55,6 +57,16 @@ def private_cluster(home: Path) -> Iterator[dict[str, str]]:
             [sys.executable, "-m", "origin", "db", "stop"],
             env=env, check=False, capture_output=True, timeout=120,
         )  # fmt: skip
+
+
+def database_url(home: Path) -> str:
+    """The DSN of the database ``origin`` commands on ``home`` use, once its cluster runs.
+
+    For processes with homes of their own (replicas, a worker) that must
+    share it: as DATABASE_URL, like a fleet's shared PostgreSQL.
+    """
+    admin = embedded_cluster(home).ensure_running()  # the maintenance database's DSN
+    return admin.rsplit("/", 1)[0] + "/" + PRIVATE_DATABASE
 
 
 def add_source(env: Mapping[str, str], source: Path, *options: str) -> list[dict[str, Any]]:

@@ -18,6 +18,7 @@ from tests.mediacheck import decoded_frames
 from tests.servers import (
     ServerFactory,
     ffmpeg_children,
+    json_lines,
     register,
     scrape,
     start_worker,
@@ -124,6 +125,7 @@ def test_warm_jobs_in_a_server_yield_every_slot_to_requests(
                  30, "a warm run holding the slot")  # fmt: skip
         for clip in reversed(clips[-5:]):  # the warm jobs go in order: these come last
             statuses.append(http.get(clip["url"]).status_code)
+        assert http.get("/readyz").status_code == 200  # a busy queue is no reason to go unready
         wait_for(
             lambda: value(scrape(http), "origin_jobs_total", queue="warm", outcome="done")
             + value(scrape(http), "origin_jobs_total", queue="warm", outcome="skipped")
@@ -185,3 +187,27 @@ def test_export_errors_are_clear(
     )  # fmt: skip
     assert result.returncode == 1
     assert result.stderr.strip() == "origin: error: no clip with id 999"
+
+
+def test_warm_jobs_fetch_each_new_clip_through_the_warm_url_base(
+    database_url: str, server_factory: ServerFactory, sample_video: Path, tmp_path: Path
+) -> None:
+    # The server stands in for the CDN: the edge asks the origin, which has
+    # the clip in the store already.
+    env = {"ORIGIN_CLIP_STORE": str(tmp_path / "store"), "ORIGIN_CACHE_MIN_FREE_BYTES": "0"}
+    edge = server_factory(database_url, **env)
+    worker = start_worker(tmp_path / "worker", {"DATABASE_URL": database_url, **env,
+                                                "ORIGIN_WARM_URL_BASE": edge.base_url})  # fmt: skip
+    try:
+        clips = register(database_url, sample_video, "--cuts", "7", env=env)["clips"]
+        paths = {c["url"] for c in clips}
+
+        def fetched() -> list[dict[str, object]]:
+            return [line for line in json_lines(edge) if line.get("path") in paths]
+
+        wait_for(lambda: len(fetched()) == len(clips), 60, "a request per clip at the edge")
+    finally:
+        worker.stop()
+    assert {line["status"] for line in fetched()} == {200}
+    assert {line["cache"] for line in fetched()} == {"store"}
+    assert "warm_cdn" in worker.log()
