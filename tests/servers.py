@@ -50,18 +50,27 @@ class Server:
         return self.process.returncode
 
 
-def start_server(home: Path, env: dict[str, str]) -> Server:
-    """Start `origin serve` with ``env`` added to a clean environment; wait until it answers."""
+def _spawn(
+    home: Path, env: dict[str, str], command: str, *args: str
+) -> tuple[subprocess.Popen[bytes], int, Path]:
+    """Run ``origin <command> <args> <port>`` in ``home`` with ``env`` added to a clean
+    environment (no ORIGIN_* or DATABASE_* of ours); its output goes to a log file."""
     port = free_port()
     home.mkdir(parents=True, exist_ok=True)
-    log_path = home / f"server-{port}.log"
+    log_path = home / f"{command}-{port}.log"
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("ORIGIN_", "DATABASE_"))}
     full_env.update({"ORIGIN_HOME": str(home), **env})
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "origin", "serve", "--port", str(port)],
+            [sys.executable, "-m", "origin", command, *args, str(port)],
             env=full_env, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
+    return process, port, log_path
+
+
+def start_server(home: Path, env: dict[str, str]) -> Server:
+    """Start `origin serve` with ``env`` added to a clean environment; wait until it answers."""
+    process, port, log_path = _spawn(home, env, "serve", "--port")
     server = Server(process, f"http://127.0.0.1:{port}", log_path)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -162,17 +171,8 @@ class Worker:
 
 
 def start_worker(home: Path, env: dict[str, str], *args: str) -> Worker:
-    """Start ``origin worker`` like :func:`start_server`; wait until its metrics answer."""
-    port = free_port()
-    home.mkdir(parents=True, exist_ok=True)
-    log_path = home / f"worker-{port}.log"
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("ORIGIN_", "DATABASE_"))}
-    full_env.update({"ORIGIN_HOME": str(home), **env})
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "origin", "worker", "--metrics-port", str(port), *args],
-            env=full_env, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+    """Start ``origin worker`` like :func:`start_server`; wait until it says it started."""
+    process, port, log_path = _spawn(home, env, "worker", *args, "--metrics-port")
     worker = Worker(process, f"http://127.0.0.1:{port}", log_path)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

@@ -95,7 +95,7 @@ def _pair(slot: Slot, clips: Sequence[Mapping[str, Any]]) -> Pair:
     return Pair(slot.length, clips[b - 1]["id"], clips[b]["id"], slot.moved_to, 2 + neighbours)
 
 
-def _linked(source: Path, copy: Path) -> Path:
+def linked(source: Path, copy: Path) -> Path:
     """``copy``: a hard link to ``source`` (a copy across file systems)."""
     try:
         os.link(source, copy)
@@ -116,7 +116,7 @@ def register(
     made = 0
     copies.mkdir(exist_ok=True)
     for n, one in enumerate(plans):
-        copy = _linked(source, copies / f"{name}-{n}{source.suffix}")
+        copy = linked(source, copies / f"{name}-{n}{source.suffix}")
         cuts = sorted({t for s in one.slots for t in (s.cut, s.end)})
         clips = add_source(env, copy, "--cuts", ",".join(str(t) for t in cuts))
         clips.sort(key=lambda c: c["start"])

@@ -9,7 +9,7 @@ which renews its LastModified, the store's LRU clock.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,43 +32,41 @@ class S3Store:
         return f"s3://{self.bucket}/{self.prefix}".rstrip("/")
 
     def fetch(self, key: str, dest: Path) -> bool:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        object_key = self._clip_key(key)
-        try:
-            response = self._client.get_object(Bucket=self.bucket, Key=object_key)
-            with dest.open("wb") as out:
-                for chunk in response["Body"].iter_chunks(1024 * 1024):
-                    out.write(chunk)
-            if time.time() - response["LastModified"].timestamp() > TOUCH_AFTER_S:
-                self._client.copy_object(
-                    Bucket=self.bucket, Key=object_key, MetadataDirective="REPLACE",
-                    CopySource={"Bucket": self.bucket, "Key": object_key},
-                    ContentType=response.get("ContentType", "video/mp4"),
-                )  # fmt: skip
-        except ClientError as exc:
-            if _code(exc) in ("NoSuchKey", "404"):
-                return False
-            raise StoreError(f"cannot read {key} from {self.uri}: {_code(exc)}") from exc
-        except BotoCoreError as exc:
-            raise StoreError(f"cannot read {key} from {self.uri}: {exc}") from exc
-        return True
+        return self._unless_absent("read", key, lambda: self._download(self._clip_key(key), dest))
 
     def put(self, key: str, path: Path) -> None:
         content_type = "image/jpeg" if key.endswith(".jpg") else "video/mp4"
         self._upload(path, self._clip_key(key), content_type)
 
     def contains(self, key: str) -> bool:
+        return self._unless_absent("check", key, lambda: self._client.head_object(
+            Bucket=self.bucket, Key=self._clip_key(key)
+        ))  # fmt: skip
+
+    def _download(self, object_key: str, dest: Path) -> None:
+        response = self._client.get_object(Bucket=self.bucket, Key=object_key)
+        with dest.open("wb") as out:
+            for chunk in response["Body"].iter_chunks(1024 * 1024):
+                out.write(chunk)
+        if time.time() - response["LastModified"].timestamp() > TOUCH_AFTER_S:
+            self._client.copy_object(
+                Bucket=self.bucket, Key=object_key, MetadataDirective="REPLACE",
+                CopySource={"Bucket": self.bucket, "Key": object_key},
+                ContentType=response.get("ContentType", "video/mp4"),
+            )  # fmt: skip
+
+    def _unless_absent(self, what: str, key: str, call: Callable[[], object]) -> bool:
+        """Run ``call``: True if it worked, False if the object is not there, else StoreError."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            self._client.head_object(Bucket=self.bucket, Key=self._clip_key(key))
+            call()
         except ClientError as exc:
             if _code(exc) in ("NoSuchKey", "404"):
                 return False
-            raise StoreError(f"cannot check {key} in {self.uri}: {_code(exc)}") from exc
+            raise StoreError(f"cannot {what} {key} in {self.uri}: {_code(exc)}") from exc
         except BotoCoreError as exc:
-            raise StoreError(f"cannot check {key} in {self.uri}: {exc}") from exc
+            raise StoreError(f"cannot {what} {key} in {self.uri}: {exc}") from exc
         return True
 
     def delete(self, key: str) -> None:
