@@ -26,8 +26,8 @@ from bench.fleet.layout import Pair, by_length, plan, register
 from bench.runner.api import move_cut
 from bench.runner.metrics import scrape, total, wait_for_total
 from bench.runner.origin import Origin, origin_env, serve
-from bench.saturation.procfs import QUIET_BUSY, wait_quiet
 from bench.runner.timing import fetch
+from bench.saturation.procfs import QUIET_BUSY, wait_quiet
 
 LENGTHS = (Decimal(10), Decimal(60))
 PAUSE_S = 2.0  # a reviewer's reaction time between the edit and pressing play
@@ -104,9 +104,7 @@ def trial(side: Side, pair: Pair, wait_s: float) -> Trial:
         # and the neighbours, which are skipped) have run: their cuts would
         # otherwise land in it, whichever server it times.
         side.warm_jobs += pair.warm_jobs
-        waited = wait_for_total(
-            port, WARM_JOBS, side.warm_jobs, TRIAL_WARM_TIMEOUT_S, queue="warm"
-        )
+        waited = wait_for_total(port, WARM_JOBS, side.warm_jobs, TRIAL_WARM_TIMEOUT_S, queue="warm")
         side.late += waited is None
     return Trial(sample.total_s, _answered(before, after), sample.size)
 

@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 import asyncpg
+import structlog
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -15,13 +16,14 @@ from db import sources as source_store
 from db.errors import EditRefused, NotFound
 from db.records import EditResult
 from db.tiling import to_time
-from origin.db_access import connection
+from origin.db_access import DatabaseUnavailable, connection
 from origin.errors import HttpError
 from origin.params import json_body, parse_id
 from origin.shapes import clip_details_json, source_details_json
 from origin.state import AppState, app_state
 
 _NO_STORE = {"Cache-Control": "no-store"}
+log = structlog.get_logger("origin")
 
 
 async def list_sources(request: Request) -> Response:
@@ -60,6 +62,19 @@ def require_admin(request: Request, state: AppState) -> None:
         )
 
 
+async def _warm_after_edit(state: AppState, result: EditResult) -> None:
+    """Queue warm jobs for what the edit changed; the edit stands even if this fails."""
+    if not result.changed:
+        return
+    try:
+        async with connection(state) as conn:
+            source_clips = await clip_store.list_clips(conn, result.changed[0].source_id)
+    except DatabaseUnavailable as exc:  # the edit is committed: a 503 now would invite a retry
+        log.warning("warm_after_edit_without_neighbours", error=str(exc))
+        source_clips = list(result.changed)  # no neighbours, but the changed clips still
+    await state.jobs.warm_after_edit(result.changed, source_clips)
+
+
 def _at(body: dict[str, Any]) -> Decimal:
     at = body.get("at")
     if isinstance(at, bool) or not isinstance(at, int | float | str):
@@ -94,11 +109,9 @@ async def edit_clip(request: Request) -> Response:
             raise HttpError(422, str(exc)) from None
         except asyncpg.IntegrityConstraintViolationError as exc:
             raise HttpError(409, f"refused by the database: {exc}") from None
-        # This replica's stream routes must not serve the old rows for a moment.
-        state.clip_rows.forget([*(c.id for c in result.changed), *result.removed])
-        if result.changed:
-            source_clips = await clip_store.list_clips(conn, result.changed[0].source_id)
-            await state.jobs.warm_after_edit(result.changed, source_clips)
+    # This replica's stream routes must not serve the old rows for a moment.
+    state.clip_rows.forget([*(c.id for c in result.changed), *result.removed])
+    await _warm_after_edit(state, result)
     return JSONResponse(
         {
             "changed": [
