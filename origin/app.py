@@ -57,7 +57,7 @@ def create_app(settings: Settings) -> Starlette:
         version = ffmpeg_version(ffmpeg)
         dsn = await resolve_dsn(settings)
         db_pool = await create_pool(dsn, timeout_s=settings.db_timeout_s)
-        clip_pool = build_clip_pool(settings, ffmpeg, metrics)
+        clip_pool = build_clip_pool(settings, ffmpeg, metrics, db_pool)
         await clip_pool.start()
         sources = source_resolver(settings)
         job_app = build_job_app(dsn, settings)

@@ -202,9 +202,17 @@ class _PoolCollector(Collector):
 
 
 def _store_metrics(pool: ClipPool) -> Iterator[Metric]:
-    store = pool.store
-    if store is None:
+    store, fleet = pool.store, pool.fleet
+    if store is None or fleet is None:
         return
+    waits = CounterMetricFamily(
+        "origin_fleet_waits", "Cuts this process waited for because another process was "
+        "cutting the clip: stored (copied when done), claimed (the other gave up), gave_up "
+        "(cut anyway after waiting too long)", labels=["outcome"],
+    )  # fmt: skip
+    for outcome, count in sorted(fleet.waits.items()):
+        waits.add_metric([outcome], count)
+    yield waits
     yield CounterMetricFamily(
         "origin_store_hits", "Local cache misses answered by the shared clip store", store.hits
     )

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+from origin.leases import PgCutLeases
 from origin.metrics import Metrics
 from origin.observe import RunObserver
 from origin.settings import Settings
@@ -12,9 +14,15 @@ from pool.store import open_store
 
 
 def build_clip_pool(
-    settings: Settings, ffmpeg: str, metrics: Metrics, *, cache_dir: Path | None = None
+    settings: Settings,
+    ffmpeg: str,
+    metrics: Metrics,
+    db_pool: Any,
+    *,
+    cache_dir: Path | None = None,
 ) -> ClipPool:
-    """The clip pool, its local cache (``cache_dir`` or the settings') and the shared store."""
+    """The clip pool, its local cache (``cache_dir`` or the settings'), the shared store
+    and the fleet's cut leases (in the database behind ``db_pool``)."""
     run_observer = RunObserver(metrics, settings.leakage_warn_s)
     store_spec = settings.clip_store_spec
     store = open_store(store_spec, s3_endpoint_url=settings.s3_endpoint_url) if store_spec else None
@@ -32,6 +40,10 @@ def build_clip_pool(
         smart_max_reencode_s=settings.smart_max_reencode_s,
         ffmpeg_nice=settings.ffmpeg_nice,
         store=store,
+        # A smart cut may take two runs, then the upload: a lease outlives all of it.
+        leases=PgCutLeases(
+            db_pool, ttl_s=2 * settings.stream_timeout_s + 60, timeout_s=settings.db_timeout_s
+        ),
     )
     metrics.watch_pool(pool)
     return pool

@@ -33,6 +33,7 @@ from pool.cache import ClipCache
 from pool.coalesce import Flight, SingleFlight
 from pool.cuts import Cutter, RunObserver, SmartCutObserver
 from pool.errors import CacheFull, PoolClosed, Preempted, RunFailed
+from pool.fleet import CutLeases, Fleet
 from pool.process import Outcome
 from pool.request import ClipRequest
 from pool.shared_store import SharedStore
@@ -105,6 +106,7 @@ class ClipPool:
         smart_max_reencode_s: float | None = None,
         ffmpeg_nice: int = 0,
         store: ClipStore | None = None,
+        leases: CutLeases | None = None,
     ) -> None:
         self.cache = ClipCache(
             cache_dir,
@@ -122,6 +124,7 @@ class ClipPool:
         self._flights: SingleFlight[Path | None] = SingleFlight()
         self._claims: dict[Flight[Path | None], Claim] = {}  # file runs, for promotion
         self.store = SharedStore(store, self.cache) if store is not None else None
+        self.fleet = Fleet(self.store, leases) if self.store is not None else None
         self._cleanup_interval_s = cleanup_interval_s
         self._stream_buffer_bytes = stream_buffer_bytes
         self._started = False
@@ -170,6 +173,8 @@ class ClipPool:
         await asyncio.gather(*tasks, return_exceptions=True)
         if self.store is not None:
             await self.store.finish_writes()
+        if self.fleet is not None:
+            await self.fleet.finish()
         self.cache.close()
 
     def status(self) -> PoolStatus:
@@ -349,23 +354,32 @@ class ClipPool:
     async def _cut_to_file(
         self, flight: Flight[Path | None], request: ClipRequest, claim: Claim
     ) -> Path:
-        """Flight body for a file: the store's copy, else slot, cut, commit, write through."""
+        """Flight body for a file: the store's copy (maybe after waiting for another
+        process's cut), else slot, cut, commit, write through."""
         key = request.cache_key
-        if self.store is not None:
-            stored = await self.store.fetch(key)
-            if stored is not None:
+        leased = False
+        if self.fleet is not None:
+            found = await self.fleet.stored_or_claimed(key)
+            if isinstance(found, Path):
                 flight.from_store = True
-                return await self._cutter.commit(key, stored)
+                return await self._cutter.commit(key, found)
+            leased = found
+
+        def give_back() -> None:
+            if leased and self.fleet is not None:
+                self.fleet.release(key)
+
         try:
             temp = await self._cutter.to_temp(flight, request, claim)
-        except asyncio.CancelledError:
-            if claim.preempted:
+            # The slot is free again: the process is reaped; only the rename is left.
+            path = await self._cutter.commit(key, temp)
+        except BaseException as exc:
+            give_back()
+            if isinstance(exc, asyncio.CancelledError) and claim.preempted:
                 raise Preempted() from None
             raise
-        # The slot is free again: the process is reaped; only the rename is left.
-        path = await self._cutter.commit(key, temp)
         if self.store is not None:
-            self.store.write_through(key, path)
+            self.store.write_through(key, path, then=give_back)
         return path
 
     async def _cut_transient(self, request: ClipRequest) -> Path:

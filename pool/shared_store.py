@@ -75,12 +75,20 @@ class SharedStore:
             self._failed("check", exc)
             return False
 
-    def write_through(self, key: str, path: Path) -> None:
-        """Start copying a freshly committed clip to the store; the caller does not wait."""
-        if key not in self._writes:
+    def write_through(
+        self, key: str, path: Path, *, then: Callable[[], None] | None = None
+    ) -> None:
+        """Start copying a freshly committed clip to the store; the caller does not wait.
+
+        ``then`` runs once the write has ended, however it ended.
+        """
+        task = self._writes.get(key)
+        if task is None:
             task = asyncio.get_running_loop().create_task(self._write(key, path))
             self._writes[key] = task
             task.add_done_callback(lambda _task: self._writes.pop(key, None))
+        if then is not None:
+            task.add_done_callback(lambda _task: then())
 
     async def written(self, key: str, path: Path) -> None:
         """Wait until ``key`` is in the store (writing ``path`` if no write is under way).

@@ -1,7 +1,7 @@
 """The maintenance tick: retry jobs of dead workers, drop superseded versions, cap the store.
 
 One periodic job (procrastinate defers it once per tick, whichever workers
-run) does three things:
+run) does four things:
 
 - jobs left ``doing`` by a worker that stopped sending heartbeats (killed
   mid-job) go back to the queue: their cut was never visible, because store
@@ -10,7 +10,8 @@ run) does three things:
   ``ORIGIN_STORE_GRACE_S`` ago (or of a clip that no longer exists and was
   not used for that long) are deleted;
 - then the least recently used objects go until the store is under
-  ``ORIGIN_STORE_MAX_BYTES``.
+  ``ORIGIN_STORE_MAX_BYTES``;
+- expired cut leases (pool/fleet.py) of processes that died mid-cut go.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any, Literal
 import structlog
 from procrastinate import JobContext
 
+from db import leases
 from origin.jobs.runtime import runtime_of
 from pool.store import ClipStore, StoredClip
 from pool.store.directory import DirectoryStore
@@ -91,6 +93,8 @@ async def maintenance(context: JobContext, timestamp: int) -> None:
     for job in stalled:
         await context.app.job_manager.retry_job(job)
         log.warning("job_retried", job_id=job.id, task=job.task_name, reason="worker stalled")
+    async with runtime.db_pool.acquire() as conn:
+        await leases.sweep(conn)
     deleted: dict[DeleteReason, int] = {"superseded": 0, "size": 0}
     shared = runtime.clip_pool.store
     if shared is not None:

@@ -115,11 +115,11 @@ async def _run_worker(
         start_http_server(metrics_port, addr="127.0.0.1", registry=metrics.registry)
     dsn = await resolve_dsn(settings)
     cache_dir = settings.cache_dir or settings.home / "worker-cache"
+    db_pool = await create_pool(dsn, timeout_s=settings.db_timeout_s)
     clip_pool = build_clip_pool(
-        settings, find_ffmpeg(settings.ffmpeg), metrics, cache_dir=cache_dir
+        settings, find_ffmpeg(settings.ffmpeg), metrics, db_pool, cache_dir=cache_dir
     )
     await clip_pool.start()
-    db_pool = await create_pool(dsn, timeout_s=settings.db_timeout_s)
     app = build_job_app(dsn, settings)
     runtime = JobRuntime(settings, db_pool, clip_pool, source_resolver(settings), metrics)
     try:

@@ -8,12 +8,10 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import Databases, S3Server
+from tests.fleet.conftest import Wrapper
 from tests.mediacheck import decoded_frames
 from tests.servers import (
     ServerFactory,
@@ -25,26 +23,6 @@ from tests.servers import (
     value,
     wait_for,
 )
-
-Wrapper = Callable[[str, str], str]
-
-
-@pytest.fixture
-def wrapper_script(tmp_path: Path, ffmpeg: str) -> Wrapper:
-    """Write an executable shell script wrapping the real ffmpeg (``$REAL``).
-
-    ``-version`` (the start-up check) goes straight to the real ffmpeg.
-    """
-
-    def write(name: str, body: str) -> str:
-        path = tmp_path / "bin" / name
-        path.parent.mkdir(exist_ok=True)
-        version = 'case "$*" in *-version*) exec "$REAL" "$@";; esac'
-        path.write_text(f'#!/bin/sh\nREAL="{ffmpeg}"\n{version}\n{body}\n')
-        path.chmod(0o755)
-        return str(path)
-
-    return write
 
 
 def test_a_job_whose_worker_was_killed_is_retried_and_no_partial_object_is_seen(
