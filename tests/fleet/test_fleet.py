@@ -8,6 +8,10 @@ moto's S3 server as the shared store. Waits are bounded polls.
 from __future__ import annotations
 
 import hashlib
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -182,3 +186,22 @@ def test_an_export_lands_in_the_store_with_a_presigned_download(
 
 def _s(seconds: float) -> str:
     return f"{seconds:g}"
+
+
+def test_the_cli_exports_to_an_s3_prefix_through_the_worker(fleet: Fleet) -> None:
+    clip = fleet.clips[0]
+    result = subprocess.run(
+        [sys.executable, "-m", "origin", "clips", "export", str(clip["id"]),
+         "--to", f"s3://{fleet.bucket}/exports/", "--json"],
+        env={**fleet.env, "PATH": os.environ["PATH"]},
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    export = json.loads(result.stdout)
+    name = f"sample_{_s(clip['start'])}-{_s(clip['end'])}.mp4"
+    assert export["status"] == "done"
+    assert export["location"] == f"s3://{fleet.bucket}/exports/{name}"
+    assert export["download_url"] is None
+    head = fleet.s3.head_object(Bucket=fleet.bucket, Key=f"exports/{name}")
+    assert head["ContentLength"] == export["size_bytes"]
+    assert head["ContentType"] == "video/mp4"

@@ -189,3 +189,24 @@ def test_warm_jobs_fetch_each_new_clip_through_the_warm_url_base(
     assert {line["status"] for line in fetched()} == {200}
     assert {line["cache"] for line in fetched()} == {"store"}
     assert "warm_cdn" in worker.log()
+
+
+def test_the_maintenance_job_keeps_the_store_under_its_cap(
+    database_url: str, server_factory: ServerFactory, sample_video: Path, tmp_path: Path
+) -> None:
+    store = tmp_path / "store"
+    env = {"ORIGIN_CLIP_STORE": str(store), "ORIGIN_CACHE_MIN_FREE_BYTES": "0"}
+    server = server_factory(database_url, ORIGIN_WORKER="inline", ORIGIN_STORE_MAX_BYTES="1",
+                            ORIGIN_MAINTENANCE_EVERY_S="1", **env)  # fmt: skip
+    clips = register(database_url, sample_video, "--cuts", "10,20", env=env)["clips"]
+    with server.client() as http:
+        wait_for(lambda: value(scrape(http), "origin_jobs_total", queue="warm", outcome="done")
+                 == len(clips), 60, "every clip warmed")  # fmt: skip
+        wait_for(lambda: not list((store / "clips").iterdir()), 30,
+                 "the maintenance job to evict down to the 1-byte cap")  # fmt: skip
+        # The replica's own cache is not the store's: it still answers from disk.
+        before = scrape(http)
+        assert http.get(clips[0]["url"]).status_code == 200
+        assert value(scrape(http), "origin_cache_hits_total") > value(
+            before, "origin_cache_hits_total"
+        )
