@@ -11,10 +11,13 @@ from db.errors import NotFound
 
 ExportStatus = Literal["queued", "running", "done", "failed"]
 
+#: procrastinate job states after which nobody will write the export.
+_GAVE_UP = ("failed", "cancelled", "aborted")
 _COLUMNS = (
     "id, clip_id, clip_version, file_name, destination, status, location, size_bytes, error, "
     "created_at, finished_at"
 )
+_E_COLUMNS = ", ".join("e." + name for name in _COLUMNS.split(", "))
 
 
 @dataclass(frozen=True)
@@ -57,11 +60,34 @@ async def add_export(
 
 
 async def get_export(conn: Connection, export_id: int) -> ExportRecord:
-    """One export by id, or NotFound."""
-    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM exports WHERE id = $1", export_id)
+    """One export by id, or NotFound.
+
+    An export whose job gave up (procrastinate marked it failed after its
+    retries, e.g. a worker that crashed each time) is reported, and from then
+    on recorded, as failed.
+    """
+    row = await conn.fetchrow(
+        f"""SELECT {_E_COLUMNS}, j.status::text AS job_status, j.attempts AS job_attempts
+              FROM exports e LEFT JOIN procrastinate_jobs j ON j.id = e.job_id
+             WHERE e.id = $1""",
+        export_id,
+    )
     if row is None:
         raise NotFound(f"no export with id {export_id}")
-    return ExportRecord.from_row(row)
+    export = ExportRecord.from_row(row)
+    if export.status in ("queued", "running") and row["job_status"] in _GAVE_UP:
+        reason = (
+            f"the export job {row['job_status']} after {row['job_attempts']} attempts "
+            "(the worker's log says why)"
+        )
+        await mark_failed(conn, export_id, reason)
+        return await get_export(conn, export_id)
+    return export
+
+
+async def set_job(conn: Connection, export_id: int, job_id: int) -> None:
+    """Remember the job that writes the export."""
+    await conn.execute("UPDATE exports SET job_id = $2 WHERE id = $1", export_id, job_id)
 
 
 async def mark_running(conn: Connection, export_id: int) -> None:

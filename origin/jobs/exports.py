@@ -170,10 +170,11 @@ async def request_export(
         conn, clip.id, clip.version, export_file_name(source, clip), destination
     )
     try:
-        await jobs.export(export.id)
+        job_id = await jobs.export(export.id)
     except BaseException:
         await export_store.remove_export(conn, export.id)
         raise
+    await export_store.set_job(conn, export.id, job_id)
     return export
 
 
