@@ -26,6 +26,7 @@ bench: setup
 	tools/ensure-system-packages.sh --bench
 	$(BIN)/python -m bench.clip_latency
 	$(BIN)/python -m bench.responsiveness
+	$(BIN)/python -m bench.warming
 
 setup: $(STAMP)
 

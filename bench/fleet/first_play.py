@@ -24,7 +24,7 @@ from pathlib import Path
 
 from bench.fleet.layout import Pair, by_length, plan, register
 from bench.runner.api import move_cut
-from bench.runner.metrics import scrape, total, wait_for_total
+from bench.runner.metrics import Samples, delta, scrape, wait_for_total
 from bench.runner.origin import Origin, origin_env, serve
 from bench.runner.timing import fetch
 from bench.saturation.procfs import QUIET_BUSY, wait_quiet
@@ -38,6 +38,7 @@ CACHE_OUTCOMES = ("hit", "store", "coalesced", "miss", "uncached")
 REGISTRATION_WARM_TIMEOUT_S = 180.0
 TRIAL_WARM_TIMEOUT_S = 30.0
 WARM_JOBS = "origin_jobs_total"
+TTFB_COUNT = "origin_ttfb_seconds_count"  # clip answers, labelled by cache outcome
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ class Trial:
 
     seconds: float
     cache: str  # origin_ttfb_seconds' label: hit, coalesced, miss, …
-    size: int
+    cuts: float  # clips the server cut for the trial: B, and with warming A too
 
 
 @dataclass
@@ -75,30 +76,25 @@ class FirstPlay:
 
     trials: dict[Cell, list[Trial]]
     wanted: int  # trials asked for per cell
-    warmed_before_s: float | None  # how long the registrations' warming took to finish
+    warmed_before_s: float | None  # the registrations' warming: seconds it ran on after them
     late: int  # trials whose warm jobs overran TRIAL_WARM_TIMEOUT_S
 
 
-def _answered(before: dict[str, float], after: dict[str, float]) -> str:
-    changed = [k for k in CACHE_OUTCOMES if after.get(k, 0.0) > before.get(k, 0.0)]
-    return changed[0] if len(changed) == 1 else "?"
-
-
-def _outcomes(port: int) -> dict[str, float]:
-    """The server's count of clip answers by cache outcome so far."""
-    samples = scrape(port)
-    return {k: total(samples, "origin_ttfb_seconds_count", cache=k) for k in CACHE_OUTCOMES}
+def _answered(before: Samples, after: Samples) -> str:
+    """The one cache outcome whose count grew between two scrapes (``?`` if not one)."""
+    grew = [k for k in CACHE_OUTCOMES if delta(before, after, TTFB_COUNT, cache=k) > 0]
+    return grew[0] if len(grew) == 1 else "?"
 
 
 def trial(side: Side, pair: Pair, wait_s: float) -> Trial:
     """Edit ``pair``, wait ``wait_s``, GET B's new version; then let the server's jobs finish."""
     port = side.origin.port
-    before = _outcomes(port)
+    before = scrape(port)
     url = str(move_cut(port, pair.a, pair.moved_to)[pair.b]["url"])
     if wait_s:
         time.sleep(wait_s)
     sample = fetch(port, url)
-    after = _outcomes(port)
+    answered = _answered(before, scrape(port))
     if side.warming:
         # The next trial starts only once this one's warm jobs (A's version,
         # and the neighbours, which are skipped) have run: their cuts would
@@ -106,7 +102,8 @@ def trial(side: Side, pair: Pair, wait_s: float) -> Trial:
         side.warm_jobs += pair.warm_jobs
         waited = wait_for_total(port, WARM_JOBS, side.warm_jobs, TRIAL_WARM_TIMEOUT_S, queue="warm")
         side.late += waited is None
-    return Trial(sample.total_s, _answered(before, after), sample.size)
+    cuts = delta(before, scrape(port), "origin_clip_cuts_total")
+    return Trial(sample.total_s, answered, cuts)
 
 
 def _side(

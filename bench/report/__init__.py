@@ -1,8 +1,9 @@
-"""docs/benchmarks.md: what both benchmarks write, and how.
+"""docs/benchmarks.md: what the benchmarks write, and how.
 
 - :mod:`~bench.report.page`: the file, its marked sections, the machine's facts.
 - :mod:`~bench.report.figures`: what the latency run collects; durations as the tables write them.
 - :mod:`~bench.report.latency`: the whole page that ``bench.clip_latency`` writes.
 - :mod:`~bench.report.breakdown`: its "where the time goes" tables and smart-cut section.
 - :mod:`~bench.report.responsiveness`: the section that ``bench.responsiveness`` writes.
+- :mod:`~bench.report.warming`: the section that ``bench.warming`` writes.
 """
