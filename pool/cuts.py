@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 from collections.abc import AsyncIterator, Callable
 from fractions import Fraction
@@ -34,6 +35,9 @@ from pool.sources.locations import SourceError
 from pool.stream import Channel, Tee
 
 log = logging.getLogger(__name__)
+
+#: Niceness of background (warming) runs: the lowest priority there is.
+BACKGROUND_NICE = 19
 
 RunObserver = Callable[[ClipRequest, RunResult], None]
 SmartCutObserver = Callable[[ClipRequest, "SmartCutReport | SmartCutUnsupported"], None]
@@ -246,22 +250,34 @@ class Cutter:
         *,
         watch_file: Path | None,
     ) -> AsyncIterator[FfmpegProcess]:
-        """Spawn ffmpeg, track its PID, and always stop, reap and record it."""
+        """Spawn ffmpeg, track its PID, and always stop, reap and record it.
+
+        A background run is spawned at BACKGROUND_NICE, so that beside a
+        request's run it takes only the CPU the request leaves (a free slot
+        is not a free core); if a request joins it, it gets the request's
+        niceness back where the system allows.
+        """
+        claim = self._claims.get(flight)
+        background = claim is not None and claim.background
         try:
             process = await FfmpegProcess.spawn(
                 argv,
                 timeout_s=self.run_timeout_s,
                 pipe_stdout=watch_file is None,
                 watch_file=watch_file,
-                nice=self.ffmpeg_nice,
+                nice=BACKGROUND_NICE if background else self.ffmpeg_nice,
             )
         except OSError as exc:
             raise RunFailed(None, f"cannot start ffmpeg: {exc.strerror}") from exc
         self.live[process.pid] = process
         self.runs_started += 1
+        if claim is not None and background:
+            claim.on_promote = functools.partial(process.renice, self.ffmpeg_nice)
         try:
             yield process
         finally:
+            if claim is not None:
+                claim.on_promote = None
             try:
                 await process.stop(self._stop_reason(flight))
             finally:

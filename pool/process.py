@@ -176,6 +176,11 @@ class FfmpegProcess:
             _lower_priority(proc.pid, nice)
         return wrap(proc)
 
+    def renice(self, nice: int) -> None:
+        """Set the process group's niceness to ``nice`` more than ours (see :meth:`spawn`)."""
+        if self.result is None:
+            _lower_priority(self._proc.pid, nice)
+
     @property
     def pid(self) -> int:
         """The process id (also its process-group id)."""
@@ -312,9 +317,13 @@ class FfmpegProcess:
 
 
 def _lower_priority(pid: int, nice: int) -> None:
-    """Make process group ``pid`` (and its autogroup, if any) ``nice`` nicer than us."""
+    """Make process group ``pid`` (and its autogroup, if any) ``nice`` nicer than us.
+
+    Going back to a lower niceness needs CAP_SYS_NICE: without it the group
+    stays where it is (PermissionError is ignored like a process that exited).
+    """
     niceness = min(19, os.getpriority(os.PRIO_PROCESS, 0) + nice)
-    with contextlib.suppress(ProcessLookupError):  # it has already exited
+    with contextlib.suppress(ProcessLookupError, PermissionError):  # exited; not allowed
         os.setpriority(os.PRIO_PGRP, pid, niceness)
     # Absent without CONFIG_SCHED_AUTOGROUP; gone if the process already exited.
     with contextlib.suppress(OSError), open(f"/proc/{pid}/autogroup", "w") as autogroup:

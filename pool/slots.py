@@ -37,6 +37,9 @@ class Claim:
         self.preempted = False
         #: Called once when the slot is taken back: it must make the holder release it soon.
         self.on_preempt: Callable[[], object] | None = None
+        #: Called when a request starts to depend on the run (its ffmpeg gets a request's
+        #: priority back).
+        self.on_promote: Callable[[], object] | None = None
         self._slots: Slots | None = None
 
     def promote(self) -> None:
@@ -45,6 +48,8 @@ class Claim:
             self.background = False
             if self._slots is not None:
                 self._slots._promoted(self)
+            if self.on_promote is not None:
+                self.on_promote()
 
 
 _Waiter = tuple[asyncio.Future[None], Claim]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 from pathlib import Path
 
 import pytest
@@ -152,3 +153,26 @@ def test_open_store_refuses_unknown_schemes() -> None:
         open_store("gs://bucket/prefix")
     with pytest.raises(StoreError, match="expected"):
         open_store("s3:///prefix")
+
+
+def niceness(pid: int) -> int:
+    """The nice value of ``pid`` (field 19 of /proc/<pid>/stat)."""
+    text = Path(f"/proc/{pid}/stat").read_text()
+    return int(text[text.rindex(")") + 2 :].split()[16])
+
+
+async def test_warm_runs_are_nicest_until_a_request_joins(
+    make_pool: MakePool, sample_no_bframes: Path, tmp_path: Path, wrapper_script: object
+) -> None:
+    slow = wrapper_script("slow-ffmpeg", 'sleep 1\nexec "$REAL" "$@"')  # type: ignore[operator]
+    pool = await make_pool(store=DirectoryStore(tmp_path / "store"), ffmpeg=slow, ffmpeg_nice=5)
+    wanted = clip(sample_no_bframes, "2", "6")
+    warming = asyncio.create_task(pool.warm(wanted))
+    await eventually(lambda: pool.status().pids != ())
+    [pid] = pool.status().pids
+    own = os.getpriority(os.PRIO_PROCESS, 0)
+    assert niceness(pid) == min(19, own + 19)
+    joined = asyncio.create_task(pool.fetch_file(wanted))
+    await eventually(lambda: niceness(pid) == own + 5)  # root may lower it again
+    assert (await joined).cache == "coalesced"
+    assert await warming is True
