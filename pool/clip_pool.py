@@ -118,7 +118,10 @@ class ClipPool:
             min_free_bytes=cache_min_free_bytes,
             in_use_grace_s=cache_in_use_grace_s,
         )
-        self.slots = Slots(max_processes, queue_timeout_s, retry_after_s=retry_after_s)
+        self.slots = Slots(
+            max_processes, queue_timeout_s, retry_after_s=retry_after_s,
+            on_requests=lambda serving: self._cutter.requests_serving(serving),
+        )  # fmt: skip
         self._cutter = Cutter(
             ffmpeg, self.cache, self.slots, run_timeout_s=run_timeout_s,
             ffmpeg_nice=ffmpeg_nice, smart_max_reencode_s=smart_max_reencode_s,

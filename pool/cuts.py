@@ -67,6 +67,8 @@ class Cutter:
         self._on_run = on_run
         self._on_smart_cut = on_smart_cut
         self.live: dict[int, FfmpegProcess] = {}
+        self._background: set[FfmpegProcess] = set()  # live background runs
+        self._serving_requests = False  # while True, background runs stay paused
         self._claims: dict[Flight[Path | None], Claim] = {}  # file runs in progress
         # Clips cut (smart cut, copy or stream) by form; one cut may take 0 to 2 ffmpeg runs.
         self.cuts: dict[str, int] = {}
@@ -252,10 +254,12 @@ class Cutter:
     ) -> AsyncIterator[FfmpegProcess]:
         """Spawn ffmpeg, track its PID, and always stop, reap and record it.
 
-        A background run is spawned at BACKGROUND_NICE, so that beside a
-        request's run it takes only the CPU the request leaves (a free slot
-        is not a free core); if a request joins it, it gets the request's
-        niceness back where the system allows.
+        A background run is spawned at BACKGROUND_NICE and is paused while
+        any request holds a slot (:meth:`requests_serving`): a free slot is
+        not a free core, and even at the lowest priority a second encoder
+        slows a request's by a third here (shared caches, memory bandwidth).
+        If a request joins it, it resumes with the request's niceness (where
+        the system allows lowering it again).
         """
         claim = self._claims.get(flight)
         background = claim is not None and claim.background
@@ -272,10 +276,14 @@ class Cutter:
         self.live[process.pid] = process
         self.runs_started += 1
         if claim is not None and background:
-            claim.on_promote = functools.partial(process.renice, self.ffmpeg_nice)
+            self._background.add(process)
+            if self._serving_requests:
+                process.pause()
+            claim.on_promote = functools.partial(self._promote, process)
         try:
             yield process
         finally:
+            self._background.discard(process)
             if claim is not None:
                 claim.on_promote = None
             try:
@@ -284,6 +292,21 @@ class Cutter:
                 del self.live[process.pid]
                 if process.result is not None:
                     self._record(request, process.result)
+
+    def requests_serving(self, serving: bool) -> None:
+        """Pause background runs while a request holds a slot; resume them after."""
+        self._serving_requests = serving
+        for process in self._background:
+            if serving:
+                process.pause()
+            else:
+                process.resume()
+
+    def _promote(self, process: FfmpegProcess) -> None:
+        """A request now waits for this background run: full speed, request priority."""
+        self._background.discard(process)
+        process.resume()
+        process.renice(self.ffmpeg_nice)
 
     def _count_cut(self, request: ClipRequest) -> None:
         self.cuts[request.form] = self.cuts.get(request.form, 0) + 1

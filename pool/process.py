@@ -176,6 +176,14 @@ class FfmpegProcess:
             _lower_priority(proc.pid, nice)
         return wrap(proc)
 
+    def pause(self) -> None:
+        """Stop the whole process group (SIGSTOP) until :meth:`resume`; the timeout runs on."""
+        self._signal_group(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Let a paused process group go on (SIGCONT)."""
+        self._signal_group(signal.SIGCONT)
+
     def renice(self, nice: int) -> None:
         """Set the process group's niceness to ``nice`` more than ours (see :meth:`spawn`)."""
         if self.result is None:
@@ -271,6 +279,7 @@ class FfmpegProcess:
 
     async def _terminate_and_reap(self, outcome: Outcome) -> RunResult:
         self._signal_group(signal.SIGTERM)
+        self._signal_group(signal.SIGCONT)  # a paused group acts on TERM only once resumed
         try:
             async with asyncio.timeout(KILL_GRACE_S):
                 await self._drain_and_wait()

@@ -6,13 +6,16 @@ queue timeout gets :class:`~pool.errors.Saturated` (the origin's 429, its
 back-pressure); a timeout of 0 fails at once.
 
 Background work (warming the clip store) holds a :class:`Claim` with
-``background=True``. It only takes a slot nobody else is waiting for, and it
-yields: a request that finds every slot busy while a background claim holds
-one preempts it (the holder's ``on_preempt`` stops its run) and takes the
-freed slot, waiting at least ``PREEMPT_WAIT_S`` for it even with a queue
-timeout of 0. So a request never waits behind background work. A background
-claim that a request comes to depend on (the request joined its run) is
-promoted and no longer yields.
+``background=True``. It only takes a slot while no request holds or waits
+for one, and it yields: a request that finds every slot busy while a
+background claim holds one preempts it (the holder's ``on_preempt`` stops
+its run) and takes the freed slot, waiting at least ``PREEMPT_WAIT_S`` for
+it even with a queue timeout of 0. So a request never waits behind
+background work for a slot. A free slot is not a free core, though: while
+any request holds a slot, ``on_requests(True)`` lets the owner pause the
+background runs already going (pool/cuts.py), and ``on_requests(False)``
+resumes them. A background claim that a request comes to depend on (the
+request joined its run) is promoted and no longer yields.
 """
 
 from __future__ import annotations
@@ -59,7 +62,12 @@ class Slots:
     """At most ``max_processes`` holders; FIFO hand-over, requests before background claims."""
 
     def __init__(
-        self, max_processes: int, queue_timeout_s: float, *, retry_after_s: float = 1.0
+        self,
+        max_processes: int,
+        queue_timeout_s: float,
+        *,
+        retry_after_s: float = 1.0,
+        on_requests: Callable[[bool], object] | None = None,
     ) -> None:
         if max_processes < 1:
             raise ValueError("max_processes must be at least 1")
@@ -73,6 +81,8 @@ class Slots:
         self._waiters: collections.deque[_Waiter] = collections.deque()
         self._background_waiters: collections.deque[_Waiter] = collections.deque()
         self._yielding: list[Claim] = []  # background holders, oldest first
+        self._serving: set[Claim] = set()  # request holders
+        self._on_requests = on_requests
         self._preempting = 0  # preempted holders that have not released yet
         self.preemptions = 0  # counter, for metrics
 
@@ -144,7 +154,7 @@ class Slots:
             self._forget(granted)
 
     async def _acquire_background(self, claim: Claim) -> None:
-        if self._active < self._max and not self.waiting and not self.waiting_background:
+        if self._idle_for_background() and not self.waiting_background:
             self._hold(claim)
             return
         granted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -162,10 +172,24 @@ class Slots:
         if granted.done() and not granted.cancelled():
             self._release(claim)
 
+    def _idle_for_background(self) -> bool:
+        return self._active < self._max and not self._serving and not self.waiting
+
     def _hold(self, claim: Claim) -> None:
         self._active += 1
+        self._holding(claim)
+
+    def _holding(self, claim: Claim) -> None:
         if claim.background:
             self._yielding.append(claim)
+        else:
+            self._serving.add(claim)
+            if len(self._serving) == 1:
+                self._tell_requests(True)
+
+    def _tell_requests(self, serving: bool) -> None:
+        if self._on_requests is not None:
+            self._on_requests(serving)
 
     def _make_room(self) -> bool:
         """Preempt background holders until every waiting request has a slot coming.
@@ -184,6 +208,7 @@ class Slots:
     def _promoted(self, claim: Claim) -> None:
         if claim in self._yielding:
             self._yielding.remove(claim)
+            self._holding(claim)
             return
         for waiter in self._background_waiters:
             if waiter[1] is claim:
@@ -197,17 +222,26 @@ class Slots:
             self._yielding.remove(claim)
         if claim.preempted:
             self._preempting -= 1
-        # Hand the slot straight to the oldest live request, else the oldest
-        # background claim (active stays the same), so nobody can overtake.
-        for queue in (self._waiters, self._background_waiters):
-            while queue:
-                granted, next_claim = queue.popleft()
-                if not granted.done():
-                    granted.set_result(None)
-                    if next_claim.background:
-                        self._yielding.append(next_claim)
-                    return
+        was_serving = bool(self._serving)
+        self._serving.discard(claim)
+        # Hand the slot straight to the oldest live request (active stays the
+        # same), so a newcomer cannot overtake the queue.
+        while self._waiters:
+            granted, next_claim = self._waiters.popleft()
+            if not granted.done():
+                granted.set_result(None)
+                self._holding(next_claim)
+                return
         self._active -= 1
+        if was_serving and not self._serving:
+            self._tell_requests(False)
+        # Background claims take what is idle, oldest first.
+        while self._background_waiters and self._idle_for_background():
+            granted, next_claim = self._background_waiters.popleft()
+            if not granted.done():
+                granted.set_result(None)
+                self._active += 1
+                self._holding(next_claim)
 
     def _forget(self, granted: asyncio.Future[None]) -> None:
         for queue in (self._waiters, self._background_waiters):

@@ -227,3 +227,23 @@ async def test_a_promoted_waiting_claim_queues_as_a_request() -> None:
     with pytest.raises(asyncio.CancelledError):
         await waiting
     assert slots.active == 0
+
+
+async def test_background_claims_wait_while_any_request_is_served() -> None:
+    changes: list[bool] = []
+    slots = Slots(3, 5, on_requests=changes.append)
+    release = asyncio.Event()
+    request = asyncio.create_task(hold(slots, release))
+    await asyncio.sleep(0)
+    warm = asyncio.create_task(hold_claim(slots, Claim(background=True), asyncio.Event()))
+    await asyncio.sleep(0)
+    assert (slots.active, slots.waiting_background) == (1, 1)  # two slots free, yet it waits
+    release.set()
+    await request
+    await asyncio.sleep(0)
+    assert (slots.active, slots.active_background) == (1, 1)
+    assert changes == [True, False]
+    warm.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await warm
+    assert slots.active == 0

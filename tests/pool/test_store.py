@@ -176,3 +176,26 @@ async def test_warm_runs_are_nicest_until_a_request_joins(
     await eventually(lambda: niceness(pid) == own + 5)  # root may lower it again
     assert (await joined).cache == "coalesced"
     assert await warming is True
+
+
+def state(pid: int) -> str:
+    """The one-letter state of ``pid`` (``T``: stopped)."""
+    text = Path(f"/proc/{pid}/stat").read_text()
+    return text[text.rindex(")") + 2]
+
+
+async def test_warm_runs_pause_while_a_request_holds_a_slot(
+    make_pool: MakePool, sample_no_bframes: Path, tmp_path: Path, wrapper_script: object
+) -> None:
+    slow = wrapper_script("slow-ffmpeg", 'sleep 1\nexec "$REAL" "$@"')  # type: ignore[operator]
+    pool = await make_pool(store=DirectoryStore(tmp_path / "store"), ffmpeg=slow, max_processes=2)
+    warming = asyncio.create_task(pool.warm(clip(sample_no_bframes, "2", "6", clip_id=1)))
+    await eventually(lambda: pool.status().pids != ())
+    [warm_pid] = pool.status().pids
+    request = asyncio.create_task(pool.fetch_file(clip(sample_no_bframes, "2", "4", clip_id=2)))
+    await eventually(lambda: len(pool.status().pids) == 2)
+    await eventually(lambda: state(warm_pid) == "T")
+    assert pool.slots.preemptions == 0  # a free slot: paused, not killed
+    assert (await request).cache == "miss"
+    await eventually(lambda: state(warm_pid) != "T")
+    assert await warming is True
