@@ -15,12 +15,10 @@ from bench.report.figures import ms
 from bench.report.page import cpu_model, generated_at
 from bench.runner.source import KEYFRAME_EVERY_S
 from bench.runner.stats import median, p90
-from origin.settings import Settings
 
 BEGIN, END = "<!-- warming -->", "<!-- /warming -->"
 TARGET = 1.0  # cuts per clip version, fleet-wide, with a worker
 SLOWER = 0.9  # off ÷ on below this in every no-pause row: warming made them slower
-MAX_PROCESSES_DEFAULT = Settings().max_processes  # the benchmark's servers keep the default
 
 
 @dataclass
@@ -214,14 +212,13 @@ def _now(first: FirstPlay) -> str:
             "Right after the edit warming makes the first play slower, not faster: the edit "
             "starts the warm jobs of both clips it changed, so the request joins B's cut "
             "(`coalesced`) or cuts B itself while A's new version is cut beside it "
-            f"({_cuts(now_on)} cuts per trial against {_cuts(now_off)}). Both runs share the "
-            "two CPUs at the same nice (x264 with 2 threads each), and nothing holds the warm "
-            "cut back: a request preempts a warm run only when every slot is taken, and with "
-            f"`ORIGIN_MAX_PROCESSES` at its default ({MAX_PROCESSES_DEFAULT}) none is."
+            f"({_cuts(now_on)} cuts per trial against {_cuts(now_off)}). A's ffmpeg is paused "
+            "while B's runs (pool/cuts.py), but the rest of A's cut (reading the source, "
+            "writing the MP4) runs on in the server's threads."
         )
     return (
-        "Right after the edit there is little for warming to win: the request joins B's warm "
-        "cut or cuts B itself, while A's new version is cut beside it "
+        "Right after the edit warming neither wins much nor costs much: the request joins B's "
+        "warm cut or cuts B itself, and A's warm ffmpeg is paused while B's runs "
         f"({_cuts(now_on)} cuts per trial against {_cuts(now_off)}): a cut against a cut."
     )
 
