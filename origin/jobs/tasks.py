@@ -67,10 +67,12 @@ async def _request_through_cdn(runtime: JobRuntime, clip: ClipRecord) -> None:
     assert settings.warm_url_base is not None
     url = settings.warm_url_base.rstrip("/") + clip_stream_url(clip, settings.signing_key_list)
     try:
-        async with httpx.AsyncClient(timeout=WARM_URL_TIMEOUT_S) as client:  # noqa: SIM117
-            async with client.stream("GET", url) as response:
-                async for _ in response.aiter_raw():
-                    pass  # the edge caches a response it has sent whole
+        async with (
+            httpx.AsyncClient(timeout=WARM_URL_TIMEOUT_S) as client,
+            client.stream("GET", url) as response,
+        ):
+            async for _ in response.aiter_raw():
+                pass  # the edge caches a response it has sent whole
         log.info("warm_cdn", clip_id=clip.id, status=response.status_code,
                  cache=response.headers.get("x-cache"))  # fmt: skip
     except httpx.HTTPError as exc:
