@@ -49,10 +49,12 @@ class Claim:
         """A request now waits for this run: it keeps its slot and queues as a request."""
         if self.background:
             self.background = False
-            if self._slots is not None:
-                self._slots._promoted(self)
+            # First out of the background set, so that becoming a request
+            # holder (which pauses background runs) does not pause this one.
             if self.on_promote is not None:
                 self.on_promote()
+            if self._slots is not None:
+                self._slots._promoted(self)
 
 
 _Waiter = tuple[asyncio.Future[None], Claim]
