@@ -226,8 +226,8 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> None:
         raise CliError(f"--queues takes some of {','.join(QUEUES)}, got {args.queues!r}")
     if args.concurrency < 1:
         raise CliError("--concurrency must be at least 1")
-    run_worker(settings, queues=queues, concurrency=args.concurrency,
-               metrics_port=args.metrics_port)  # fmt: skip
+    metrics = None if args.metrics_port is None else (args.metrics_host, args.metrics_port)
+    run_worker(settings, queues=queues, concurrency=args.concurrency, metrics_at=metrics)
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> None:
@@ -282,8 +282,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="jobs at once (default ORIGIN_WORKER_CONCURRENCY)",
     )
     worker.add_argument(
-        "--metrics-port", type=int, metavar="P", help="serve Prometheus metrics on 127.0.0.1:P"
+        "--metrics-port", type=int, metavar="P", help="serve Prometheus metrics on port P"
     )
+    worker.add_argument(
+        "--metrics-host", default="127.0.0.1", metavar="H",
+        help="address of the metrics port (default 127.0.0.1)",
+    )  # fmt: skip
     worker.set_defaults(run=cmd_worker)
 
     demo = commands.add_parser("demo", help="private database + sample video + server")

@@ -94,25 +94,33 @@ async def _until(event: asyncio.Event) -> None:
 
 
 def run_worker(
-    settings: Settings, *, queues: Sequence[str], concurrency: int, metrics_port: int | None
+    settings: Settings,
+    *,
+    queues: Sequence[str],
+    concurrency: int,
+    metrics_at: tuple[str, int] | None,
 ) -> None:
-    """``origin worker``: run jobs until SIGINT or SIGTERM."""
+    """``origin worker``: run jobs until SIGINT or SIGTERM; metrics on ``(host, port)``."""
     configure_logging(settings.log_format)
-    asyncio.run(_run_worker(settings, queues, concurrency, metrics_port))
+    asyncio.run(_run_worker(settings, queues, concurrency, metrics_at))
 
 
 async def _run_worker(
-    settings: Settings, queues: Sequence[str], concurrency: int, metrics_port: int | None
+    settings: Settings,
+    queues: Sequence[str],
+    concurrency: int,
+    metrics_at: tuple[str, int] | None,
 ) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     metrics = Metrics()
-    if metrics_port is not None:
+    if metrics_at is not None:
         from prometheus_client import start_http_server
 
-        start_http_server(metrics_port, addr="127.0.0.1", registry=metrics.registry)
+        host, port = metrics_at
+        start_http_server(port, addr=host, registry=metrics.registry)
     dsn = await resolve_dsn(settings)
     cache_dir = settings.cache_dir or settings.home / "worker-cache"
     db_pool = await create_pool(dsn, timeout_s=settings.db_timeout_s)
