@@ -100,19 +100,19 @@ async def split(conn: Connection, clip_id: int, at: Decimal) -> EditResult:
             at,
             clip.end,
         )
-        return EditResult(changed=(head, ClipRecord.from_row(row)))
+        return EditResult(changed=(head, ClipRecord.from_row(row)), source=source)
 
 
 async def merge(conn: Connection, clip_id: int) -> EditResult:
     """Merge a clip with the clip that follows it; the clip keeps its id, the follower goes."""
     async with conn.transaction():
-        _, clip = await _lock_clip(conn, clip_id)
+        source, clip = await _lock_clip(conn, clip_id)
         successor = await _successor(conn, clip)
         # Delete first: with the immediate exclusion constraint, the clip may
         # only grow into space that is already free.
         await conn.execute("DELETE FROM clips WHERE id = $1", successor.id)
         merged = await _set_range(conn, clip.id, clip.start, successor.end)
-        return EditResult(changed=(merged,), removed=(successor.id,))
+        return EditResult(changed=(merged,), removed=(successor.id,), source=source)
 
 
 async def move_cut(conn: Connection, clip_id: int, at: Decimal) -> EditResult:
@@ -127,7 +127,7 @@ async def move_cut(conn: Connection, clip_id: int, at: Decimal) -> EditResult:
                 f"({fmt_time(successor.end)})"
             )
         if at == clip.end:
-            return EditResult(changed=())
+            return EditResult(changed=(), source=source)
         _check_length(source, clip.start, at)
         _check_length(source, at, successor.end)
         # Shrink before growing so no two clips ever overlap, even mid-transaction.
@@ -137,4 +137,4 @@ async def move_cut(conn: Connection, clip_id: int, at: Decimal) -> EditResult:
         else:
             before = await _set_range(conn, clip.id, clip.start, at)
             after = await _set_range(conn, successor.id, at, successor.end)
-        return EditResult(changed=(before, after))
+        return EditResult(changed=(before, after), source=source)

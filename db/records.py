@@ -98,3 +98,4 @@ class EditResult:
 
     changed: tuple[ClipRecord, ...]
     removed: tuple[int, ...] = ()
+    source: SourceRecord | None = None  # the clips' source, as read under the edit's lock

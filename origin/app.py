@@ -18,15 +18,17 @@ from origin.clip_rows import ClipRows
 from origin.cors import MediaCors
 from origin.database import resolve_dsn
 from origin.errors import SHORT_MAX_AGE, HttpError, error_response
+from origin.frames import FrameTimesCache
 from origin.jobs.app import build_job_app
 from origin.jobs.queue import JobQueue
 from origin.jobs.runtime import JobRuntime
 from origin.jobs.worker import stop_tasks, watch_queue_depth, work
+from origin.live import ClipEvents
 from origin.loop_lag import watch_loop_lag
 from origin.metrics import Metrics
 from origin.observe import RequestObserver
 from origin.registration import source_resolver
-from origin.routes import api, exports, health, review, status, stream, thumbnail
+from origin.routes import api, events, exports, health, review, sources, status, stream, thumbnail
 from origin.settings import Settings
 from origin.state import AppState
 from origin.wiring import build_clip_pool
@@ -63,12 +65,15 @@ def create_app(settings: Settings) -> Starlette:
         job_app = build_job_app(dsn, settings)
         jobs = JobQueue(job_app, warming=clip_pool.store is not None)
         await jobs.open()
+        clip_events = ClipEvents(dsn, timeout_s=settings.db_timeout_s, metrics=metrics)
+        clip_events.start()  # does not wait for the database
         app.state.origin = AppState(
             settings=settings, ffmpeg=ffmpeg, ffmpeg_version=version, db_pool=db_pool,
             clip_pool=clip_pool, metrics=metrics, sources=sources, jobs=jobs,
             clip_rows=ClipRows(
                 fresh_s=settings.clip_row_ttl_s, stale_s=settings.clip_row_stale_s
             ),
+            clip_events=clip_events, frames=FrameTimesCache(),
         )  # fmt: skip
         side_tasks = [
             asyncio.create_task(watch_loop_lag(metrics.loop_lag)),
@@ -86,6 +91,7 @@ def create_app(settings: Settings) -> Starlette:
             # responses in flight; an inline worker's jobs get the same grace,
             # then whatever ffmpeg still runs is killed.
             await stop_tasks(*side_tasks)
+            await clip_events.close()
             await jobs.close()
             await clip_pool.close()
             await db_pool.close()
@@ -98,7 +104,10 @@ def create_app(settings: Settings) -> Starlette:
         Route("/videos/clips/{clip_id}/stream/{version}", stream.stream_clip),
         Route("/videos/clips/{clip_id}/thumbnail/{version}", thumbnail.thumbnail),
         Route("/api/sources", api.list_sources),
+        Route("/api/sources/{source_id}", sources.show_source),
+        Route("/api/sources/{source_id}/frames", sources.source_frames),
         Route("/api/sources/{source_id}/clips", api.list_source_clips),
+        Route("/api/sources/{source_id}/events", events.source_events),
         Route("/api/clips/{clip_id}/export", exports.create_export, methods=["POST"]),
         Route("/api/clips/{clip_id}/{action:str}", api.edit_clip, methods=["POST"]),
         Route("/api/exports/{export_id}", exports.show_export),

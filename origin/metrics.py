@@ -129,6 +129,21 @@ class Metrics:
             "read from PostgreSQL every few seconds", ["queue", "status"], registry=r,
         )  # fmt: skip
 
+        self.live_streams = Gauge(
+            "origin_live_streams", "Open clip event streams (/api/sources/{id}/events)",
+            registry=r,
+        )  # fmt: skip
+        self.live_listening = Gauge(
+            "origin_live_listening",
+            "1 while this process LISTENs for clip changes in PostgreSQL, 0 while it reconnects",
+            registry=r,
+        )
+        self.live_notifications = Counter(
+            "origin_live_notifications",
+            "Clip-change notifications received from PostgreSQL (one per edited source)",
+            registry=r,
+        )
+
     def job_finished(self, queue: str, outcome: str, enqueued_at: float) -> None:
         """Count a finished job; time it from enqueue unless it failed or was interrupted."""
         self.jobs.labels(queue, outcome).inc()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import PurePosixPath
 from typing import Any
+from urllib.parse import unquote
 
 from db.records import ClipRecord, SourceRecord
 from origin.urls import clip_stream_url, clip_thumbnail_path
@@ -42,6 +44,20 @@ def source_json(source: SourceRecord) -> dict[str, Any]:
     }
 
 
+def source_file_name(uri: str) -> str:
+    """The last component of a source's URI, as a person names the file (``sample.mp4``).
+
+    ``file://`` URIs are percent-encoded (``Path.as_uri``) and decoded here;
+    ``s3://`` URIs hold the object key as it is, so a ``%`` or ``#`` in a key
+    is part of the name.
+    """
+    if uri.startswith("file://"):
+        path = unquote(uri.removeprefix("file://"))
+    else:
+        path = uri.partition("://")[2].partition("/")[2] if "://" in uri else uri
+    return PurePosixPath(path).name or uri
+
+
 def source_details_json(source: SourceRecord) -> dict[str, Any]:
     """:func:`source_json` plus what the probe found (the API's shape)."""
     return {
@@ -51,4 +67,7 @@ def source_details_json(source: SourceRecord) -> dict[str, Any]:
         "width": source.width,  # coded size
         "height": source.height,
         "keyframe_count": len(source.keyframes),
+        "file_name": source_file_name(source.uri),
+        "size_bytes": source.size_bytes,
+        "frame_count": source.frame_count,
     }

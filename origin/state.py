@@ -8,7 +8,9 @@ from typing import Any
 from starlette.requests import Request
 
 from origin.clip_rows import ClipRows
+from origin.frames import FrameTimesCache
 from origin.jobs.queue import JobQueue
+from origin.live import ClipEvents
 from origin.metrics import Metrics
 from origin.settings import Settings
 from pool.clip_pool import ClipPool
@@ -28,6 +30,8 @@ class AppState:
     sources: SourceResolver
     clip_rows: ClipRows
     jobs: JobQueue
+    clip_events: ClipEvents  # live clip changes (LISTEN), for event streams
+    frames: FrameTimesCache  # recent sources' frame times
     # (monotonic time, problem) of the last `ffmpeg -version` readiness check.
     ffmpeg_check: tuple[float, str | None] = (float("-inf"), None)
 

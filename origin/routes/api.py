@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -14,16 +15,24 @@ from starlette.responses import JSONResponse, Response
 from db import clips as clip_store
 from db import sources as source_store
 from db.errors import EditRefused, NotFound
-from db.records import EditResult
+from db.records import ClipRecord, EditResult, SourceRecord
 from db.tiling import to_time
+from origin.cut_facts import cut_facts, keyframe_micros
 from origin.db_access import DatabaseUnavailable, connection
 from origin.errors import HttpError
+from origin.frames import FrameTimes
 from origin.params import json_body, parse_id
 from origin.shapes import clip_details_json, source_details_json
 from origin.state import AppState, app_state
+from pool.errors import PoolError
+from pool.sources.frames import FramesUnsupported
 
 _NO_STORE = {"Cache-Control": "no-store"}
 log = structlog.get_logger("origin")
+
+#: A clip list waits this long for its source's frame times (read once, then
+#: kept); past it, or when they cannot be read, clips say ``"frames": null``.
+FRAMES_WAIT_S = 2.0
 
 
 async def list_sources(request: Request) -> Response:
@@ -34,19 +43,42 @@ async def list_sources(request: Request) -> Response:
     return JSONResponse([source_details_json(s) for s in sources], headers=_NO_STORE)
 
 
+async def _frame_times(state: AppState, source: SourceRecord) -> FrameTimes | None:
+    """The source's frame times if they can be had within :data:`FRAMES_WAIT_S`, else None."""
+    try:
+        return await state.frames.get(source, state.sources, wait_s=FRAMES_WAIT_S)
+    except (PoolError, FramesUnsupported, TimeoutError):
+        return None  # the frames route says why; a clip list still answers
+
+
+async def clips_json(
+    state: AppState, source: SourceRecord, clips: Sequence[ClipRecord]
+) -> list[dict[str, Any]]:
+    """The API's clip objects: :func:`clip_details_json` plus how each clip is cut
+    (``frames``, ``cut``, ``reencoded_s``: origin/cut_facts.py)."""
+    frames = await _frame_times(state, source) if clips else None
+    keyframes = keyframe_micros(source.keyframes)
+    keys = state.settings.signing_key_list
+    return [
+        {
+            **clip_details_json(clip, keys),
+            **cut_facts(clip, source, frames, settings=state.settings, keyframes=keyframes).json(),
+        }
+        for clip in clips
+    ]
+
+
 async def list_source_clips(request: Request) -> Response:
     """GET /api/sources/{id}/clips"""
     state = app_state(request)
     source_id = parse_id(request.path_params["source_id"], "source")
     async with connection(state) as conn:
         try:
-            await source_store.get_source(conn, source_id)
+            source = await source_store.get_source(conn, source_id)
         except NotFound:
             raise HttpError(404, "no such source") from None
         clips = await clip_store.list_clips(conn, source_id)
-    return JSONResponse(
-        [clip_details_json(c, state.settings.signing_key_list) for c in clips], headers=_NO_STORE
-    )
+    return JSONResponse(await clips_json(state, source, clips), headers=_NO_STORE)
 
 
 def require_admin(request: Request, state: AppState) -> None:
@@ -112,12 +144,6 @@ async def edit_clip(request: Request) -> Response:
     # This replica's stream routes must not serve the old rows for a moment.
     state.clip_rows.forget([*(c.id for c in result.changed), *result.removed])
     await _warm_after_edit(state, result)
-    return JSONResponse(
-        {
-            "changed": [
-                clip_details_json(c, state.settings.signing_key_list) for c in result.changed
-            ],
-            "removed": list(result.removed),
-        },
-        headers=_NO_STORE,
-    )
+    source = result.source
+    changed = await clips_json(state, source, result.changed) if source is not None else []
+    return JSONResponse({"changed": changed, "removed": list(result.removed)}, headers=_NO_STORE)

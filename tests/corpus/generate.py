@@ -114,3 +114,9 @@ def generate_all(ffmpeg: str) -> dict[str, Path]:
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
         paths = list(pool.map(lambda r: generate(r, ffmpeg, versions), RECIPES))
     return {recipe.name: path for recipe, path in zip(RECIPES, paths, strict=True)}
+
+
+def generate_named(name: str, ffmpeg: str) -> Path:
+    """One corpus source by recipe name, made now unless cached (for tests that need a few)."""
+    recipe = next(r for r in RECIPES if r.name == name)
+    return generate(recipe, ffmpeg, tool_versions(ffmpeg))
