@@ -28,7 +28,18 @@ from origin.loop_lag import watch_loop_lag
 from origin.metrics import Metrics
 from origin.observe import RequestObserver
 from origin.registration import source_resolver
-from origin.routes import api, events, exports, health, review, sources, status, stream, thumbnail
+from origin.routes import (
+    api,
+    assets,
+    events,
+    exports,
+    health,
+    review,
+    sources,
+    status,
+    stream,
+    thumbnail,
+)
 from origin.settings import Settings
 from origin.state import AppState
 from origin.wiring import build_clip_pool
@@ -113,6 +124,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/api/exports/{export_id}", exports.show_export),
         Route("/api/exports/{export_id}/download", exports.download_export),
         Route("/", review.index),
+        Route("/assets/{name}", assets.asset, methods=["GET", "HEAD"]),
         Route("/review/sources/{source_id}", review.source_page),
     ]
     return Starlette(

@@ -1,7 +1,8 @@
-"""The review page: a player, the clip list and the cut-point controls.
+"""The review pages: source cards at ``/``, and one source's clip editor.
 
-One static HTML page; its script reads and edits through the JSON API, so the
-page shows exactly what API clients see.
+Server-rendered HTML around one ES module and one stylesheet (``/assets/``,
+origin/routes/assets.py); no build step. The editor's script reads and edits
+through the JSON API, so the page shows exactly what API clients see.
 """
 
 from __future__ import annotations
@@ -12,21 +13,97 @@ from importlib import resources
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
+from db import clips as clip_store
+from db import sources as source_store
+from db.errors import NotFound
+from db.records import SourceRecord
+from origin.db_access import connection
+from origin.errors import SHORT_MAX_AGE, HttpError
 from origin.params import parse_id
+from origin.routes.assets import ASSET_URLS
+from origin.shapes import source_file_name
+from origin.state import app_state
+from origin.urls import clip_thumbnail_path
 
-_TEMPLATE = (resources.files("origin") / "templates" / "review.html").read_text(encoding="utf-8")
+_TEMPLATES = resources.files("origin") / "templates"
+_INDEX = (_TEMPLATES / "index.html").read_text(encoding="utf-8")
+_SOURCE = (_TEMPLATES / "source.html").read_text(encoding="utf-8")
+_NO_STORE = {"Cache-Control": "no-store"}
 
 
-def _page(source_id: int | None) -> Response:
-    body = _TEMPLATE.replace("{{source_id}}", html.escape(str(source_id or "")))
-    return HTMLResponse(body, headers={"Cache-Control": "no-store"})
+def _fill(template: str, **values: str) -> str:
+    """Replace ``{{name}}`` placeholders; values are HTML already (escape before)."""
+    page = template.replace("{{css}}", ASSET_URLS["review.css"])
+    page = page.replace("{{js}}", ASSET_URLS["review.js"])
+    for name, value in values.items():
+        page = page.replace("{{" + name + "}}", value)
+    return page
+
+
+def _duration(seconds: float) -> str:
+    minutes, rest = divmod(seconds, 60)
+    return f"{int(minutes)}:{rest:04.1f}"
+
+
+def _precision(source: SourceRecord) -> str:
+    if source.precision == "editlist":
+        why = f": {source.precision_reason}" if source.precision_reason else ""
+        return f"edit list{why}"
+    if source.precision == "smart":
+        return "smart cut" + (f" ({source.precision_reason})" if source.precision_reason else "")
+    return "not recorded"
+
+
+def _card(source: SourceRecord, thumbnail: str | None) -> str:
+    e = html.escape
+    name = source_file_name(source.uri)
+    picture = (
+        f'<img src="{e(thumbnail)}" alt="" loading="lazy" '
+        f'width="{source.display_width}" height="{source.display_height}">'
+        if thumbnail
+        else '<div class="no-picture" aria-hidden="true"></div>'
+    )
+    audio = f" + {e(source.audio_codec)}" if source.audio_codec else ""
+    facts = [
+        ("duration", _duration(float(source.duration))),
+        ("size", f"{source.size_bytes / 1e6:.1f} MB"),
+        ("clips", str(source.clip_count)),
+        (
+            "codec",
+            f"{e(source.video_codec)}{audio}, {source.display_width}&times;{source.display_height}",
+        ),
+        ("cut", e(_precision(source))),
+    ]
+    rows = "".join(f"<dt>{label}</dt><dd>{value}</dd>" for label, value in facts)
+    return (
+        f'<li class="card"><a href="/review/sources/{source.id}">{picture}'
+        f'<h2 title="{e(source.uri)}">{e(name)}</h2></a><dl>{rows}</dl></li>'
+    )
 
 
 async def index(request: Request) -> Response:
-    """GET / — the list of sources."""
-    return _page(None)
+    """GET / — every source as a card."""
+    state = app_state(request)
+    async with connection(state) as conn:
+        sources = await source_store.list_sources(conn)
+        firsts = {}
+        for source in sources:
+            clips = await clip_store.list_clips(conn, source.id)
+            firsts[source.id] = clip_thumbnail_path(clips[0]) if clips else None
+    cards = "".join(_card(s, firsts[s.id]) for s in sources)
+    if not cards:
+        cards = '<li class="empty">No sources yet: <code>origin sources add FILE</code></li>'
+    return HTMLResponse(_fill(_INDEX, cards=cards), headers=_NO_STORE)
 
 
 async def source_page(request: Request) -> Response:
-    """GET /review/sources/{id} — one source's clips."""
-    return _page(parse_id(request.path_params["source_id"], "source"))
+    """GET /review/sources/{id} — one source's clips: player, timeline, editing."""
+    state = app_state(request)
+    source_id = parse_id(request.path_params["source_id"], "source")
+    async with connection(state) as conn:
+        try:
+            source = await source_store.get_source(conn, source_id)
+        except NotFound:
+            raise HttpError(404, "no such source", cache_control=SHORT_MAX_AGE) from None
+    page = _fill(_SOURCE, source_id=str(source.id), title=html.escape(source_file_name(source.uri)))
+    return HTMLResponse(page, headers=_NO_STORE)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -111,6 +112,26 @@ def test_review_pages(database_url: str, sample_video: Path, server_factory: Ser
     with server.client() as http:
         index = http.get("/")
         page = http.get("/review/sources/1")
+        missing = http.get("/review/sources/99")
+        script = re.search(r'src="(/assets/review\.[0-9a-f]{12}\.js)"', page.text)
+        style = re.search(r'href="(/assets/review\.[0-9a-f]{12}\.css)"', index.text)
+        assert script is not None
+        assert style is not None
+        js = http.get(script.group(1))
+        again = http.get(script.group(1), headers={"If-None-Match": js.headers["etag"]})
+        css = http.get(style.group(1))
+        unknown = http.get("/assets/review.000000000000.js")
     assert index.status_code == page.status_code == 200
-    assert 'data-source-id=""' in index.text
+    assert '<a href="/review/sources/1">' in index.text
+    assert "sample.mp4" in index.text
     assert 'data-source-id="1"' in page.text
+    assert missing.status_code == 404
+    assert (
+        js.headers["cache-control"]
+        == css.headers["cache-control"]
+        == ("public, max-age=31536000, immutable")
+    )
+    assert js.headers["content-type"].startswith("text/javascript")
+    assert css.headers["content-type"].startswith("text/css")
+    assert again.status_code == 304
+    assert unknown.status_code == 404
