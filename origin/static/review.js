@@ -202,7 +202,20 @@ function renderNow() {
 
 // -- the player ----------------------------------------------------------------
 
+const FRAME_CALLBACKS = "requestVideoFrameCallback" in HTMLVideoElement.prototype;
+
 function watchFrames(video) {
+  if (!FRAME_CALLBACKS) {
+    // Older browsers: the element's time is the best guess of the frame shown.
+    const update = () => {
+      if (video === player() && !video.seeking) {
+        state.shownMediaTime = video.currentTime;
+        renderNow();
+      }
+    };
+    for (const name of ["timeupdate", "seeked"]) video.addEventListener(name, update);
+    return;
+  }
   const onFrame = (_now, metadata) => {
     // While a seek is under way the frame on screen is an old one, and step()
     // has already set where it goes: a late callback must not undo that.
@@ -365,8 +378,19 @@ async function playAll() {
     return;
   }
   preload();
-  watch(front);
-  watch(back);
+  if (FRAME_CALLBACKS) {
+    watch(front);
+    watch(back);
+  } else {
+    // Without frame callbacks: switch when a clip ends (a short gap may show).
+    const onEnded = (event) => {
+      if (!state.playAll || run !== playAllRuns) return;
+      if (event.target === front && state.clips[index + 1]) swap(performance.now());
+      else if (event.target === front) stopPlayAll();
+    };
+    front.addEventListener("ended", onEnded);
+    back.addEventListener("ended", onEnded);
+  }
   await front.play().catch((e) => say(`cannot play: ${e.message}`, "error"));
 }
 

@@ -143,3 +143,39 @@ def test_firefox_shows_the_pre_roll_of_an_edit_list_clip(
     seen = shown(firefox_session, started["editlist"], clip)
     assert nearest(seen["first"], frames) == "keyframe before the cut"
     assert nearest(seen["last"], frames) != "last"
+
+
+REVIEW_PLAY = """async () => {
+  const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+  const until = async (test, what) => {
+    for (let i = 0; i < 200; i++) { if (test()) return; await sleep(100); }
+    throw new Error("timed out waiting for " + what + ": "
+                    + document.getElementById("message").textContent);
+  };
+  await until(() => document.body.dataset.ready === "1", "the page");
+  document.getElementById("next-clip").click();
+  const label = () => document.getElementById("clip-label").textContent;
+  await until(() => label().startsWith("clip #2 "), "clip 2");
+  const video = document.getElementById("player-a");
+  video.muted = true;
+  document.getElementById("play").click();
+  await until(() => video.currentTime > 0.5, "playback");
+  video.pause();
+  await sleep(300);
+  const frame = Number(document.getElementById("frame-label").textContent);
+  return {duration: video.duration, frame, time: video.currentTime,
+          message: document.getElementById("message").className};
+}"""
+
+
+def test_firefox_plays_a_clip_on_the_review_page(
+    firefox_session: Marionette, servers: tuple[dict[str, Any], dict[str, Server]]
+) -> None:
+    clip, started = servers
+    firefox_session.navigate(f"{started['smart'].base_url}/review/sources/{clip['source_id']}")
+    seen = firefox_session.call(REVIEW_PLAY, None)
+    assert "error" not in seen, seen
+    assert seen["duration"] == pytest.approx(float(END - START), abs=0.05)
+    # The frame label follows the frame on screen (requestVideoFrameCallback).
+    assert seen["frame"] == pytest.approx(seen["time"] * 30 + 1, abs=2)
+    assert seen["message"] != "error"
