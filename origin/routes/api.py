@@ -22,6 +22,7 @@ from origin.db_access import DatabaseUnavailable, connection
 from origin.errors import HttpError
 from origin.frames import FrameTimes
 from origin.params import json_body, parse_id
+from origin.routes.sources import requested_source
 from origin.shapes import clip_details_json, source_details_json
 from origin.state import AppState, app_state
 from pool.errors import PoolError
@@ -71,13 +72,9 @@ async def clips_json(
 async def list_source_clips(request: Request) -> Response:
     """GET /api/sources/{id}/clips"""
     state = app_state(request)
-    source_id = parse_id(request.path_params["source_id"], "source")
+    source = await requested_source(request, state)
     async with connection(state) as conn:
-        try:
-            source = await source_store.get_source(conn, source_id)
-        except NotFound:
-            raise HttpError(404, "no such source") from None
-        clips = await clip_store.list_clips(conn, source_id)
+        clips = await clip_store.list_clips(conn, source.id)
     return JSONResponse(await clips_json(state, source, clips), headers=_NO_STORE)
 
 

@@ -19,12 +19,8 @@ from sse_starlette import EventSourceResponse, JSONServerSentEvent, ServerSentEv
 from starlette.requests import Request
 from starlette.responses import Response
 
-from db import sources as source_store
-from db.errors import NotFound
-from origin.db_access import connection
-from origin.errors import HttpError
 from origin.live import Subscription
-from origin.params import parse_id
+from origin.routes.sources import requested_source
 from origin.state import app_state
 
 #: Seconds between keep-alive comments (proxies commonly drop streams idle for 30-60 s).
@@ -57,12 +53,7 @@ async def _next_change(subscription: Subscription, stop: anyio.Event) -> bool:
 async def source_events(request: Request) -> Response:
     """GET /api/sources/{id}/events"""
     state = app_state(request)
-    source_id = parse_id(request.path_params["source_id"], "source")
-    async with connection(state) as conn:
-        try:
-            await source_store.get_source(conn, source_id)
-        except NotFound:
-            raise HttpError(404, "no such source") from None
+    source_id = (await requested_source(request, state)).id
     hub = state.clip_events
     shutdown = anyio.Event()  # set by sse-starlette when uvicorn starts shutting down
     payload = {"source_id": source_id}

@@ -15,12 +15,11 @@ from starlette.responses import HTMLResponse, Response
 
 from db import clips as clip_store
 from db import sources as source_store
-from db.errors import NotFound
 from db.records import SourceRecord
 from origin.db_access import connection
-from origin.errors import SHORT_MAX_AGE, HttpError
-from origin.params import parse_id
+from origin.errors import SHORT_MAX_AGE
 from origin.routes.assets import ASSET_URLS
+from origin.routes.sources import requested_source
 from origin.shapes import source_file_name
 from origin.state import app_state
 from origin.urls import clip_thumbnail_path
@@ -98,12 +97,6 @@ async def index(request: Request) -> Response:
 
 async def source_page(request: Request) -> Response:
     """GET /review/sources/{id} — one source's clips: player, timeline, editing."""
-    state = app_state(request)
-    source_id = parse_id(request.path_params["source_id"], "source")
-    async with connection(state) as conn:
-        try:
-            source = await source_store.get_source(conn, source_id)
-        except NotFound:
-            raise HttpError(404, "no such source", cache_control=SHORT_MAX_AGE) from None
+    source = await requested_source(request, app_state(request), cache_control=SHORT_MAX_AGE)
     page = _fill(_SOURCE, source_id=str(source.id), title=html.escape(source_file_name(source.uri)))
     return HTMLResponse(page, headers=_NO_STORE)

@@ -22,19 +22,22 @@ from pool.sources.frames import FramesUnsupported
 FRAMES_CACHE = "private, max-age=3600"
 
 
-async def _source(request: Request, state: AppState) -> SourceRecord:
+async def requested_source(
+    request: Request, state: AppState, *, cache_control: str = "no-store"
+) -> SourceRecord:
+    """The source named by the path's ``{source_id}``; 404 (with ``cache_control``) if none."""
     source_id = parse_id(request.path_params["source_id"], "source")
     async with connection(state) as conn:
         try:
             return await source_store.get_source(conn, source_id)
         except NotFound:
-            raise HttpError(404, "no such source") from None
+            raise HttpError(404, "no such source", cache_control=cache_control) from None
 
 
 async def show_source(request: Request) -> Response:
     """GET /api/sources/{id}"""
     state = app_state(request)
-    source = await _source(request, state)
+    source = await requested_source(request, state)
     return JSONResponse(source_details_json(source), headers={"Cache-Control": "no-store"})
 
 
@@ -46,7 +49,7 @@ async def source_frames(request: Request) -> Response:
     cut; 422 for an index this reader does not handle (fragmented MP4).
     """
     state = app_state(request)
-    source = await _source(request, state)
+    source = await requested_source(request, state)
     try:
         frames = await state.frames.get(source, state.sources)
     except PoolError as exc:
