@@ -63,6 +63,8 @@ def measure(seconds: float, rate: float) -> Results:
                 ORIGIN_PRECISION="smart", ORIGIN_MAX_PROCESSES=str(MAX_PROCESSES),
                 ORIGIN_QUEUE_TIMEOUT_MS=str(round(QUEUE_TIMEOUT_S * 1000)),
                 ORIGIN_FFMPEG_NICE=str(nice),
+                # No clip store: the saturating cold cuts must stay cuts.
+                ORIGIN_CLIP_STORE="none",
             ))  # fmt: skip
             # One edit, in the database both servers read.
             redirect_from = redirect_from or move_cut(origin.port, clips)

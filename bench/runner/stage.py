@@ -61,15 +61,20 @@ def staged(ffmpeg: str, source: Path) -> Iterator[Stage]:
         home = work / "home"
         clips = register(stack.enter_context(private_cluster(home)), source)
         # Precision is explicit on both file-mode servers: the default is smart.
+        # No clip store: a cold request must cut, not copy what an earlier run
+        # stored (bench.warming measures the store).
+        nostore = {"ORIGIN_CLIP_STORE": "none"}
         editlist = stack.enter_context(
-            serve(
-                home, work, "file", "file", ORIGIN_STREAM_MODE="file", ORIGIN_PRECISION="editlist"
-            )
+            serve(home, work, "file", "file", ORIGIN_STREAM_MODE="file",
+                  ORIGIN_PRECISION="editlist", **nostore)  # fmt: skip
         )
         smart = stack.enter_context(
-            serve(home, work, "smart", "smart", ORIGIN_STREAM_MODE="file", ORIGIN_PRECISION="smart")
+            serve(home, work, "smart", "smart", ORIGIN_STREAM_MODE="file",
+                  ORIGIN_PRECISION="smart", **nostore)  # fmt: skip
         )
-        pipe = stack.enter_context(serve(home, work, "pipe", "pipe", ORIGIN_STREAM_MODE="pipe"))
+        pipe = stack.enter_context(
+            serve(home, work, "pipe", "pipe", ORIGIN_STREAM_MODE="pipe", **nostore)
+        )
         nginx_port = free_port()
         stack.enter_context(nginx(nginx_port, work / "nginx", source, editlist.cache_dir))
         yield Stage(ffmpeg, source, work, editlist, smart, pipe, nginx_port, clips)
