@@ -65,12 +65,26 @@ def staged(ffmpeg: str, source: Path) -> Iterator[Stage]:
         # stored (bench.warming measures the store).
         nostore = {"ORIGIN_CLIP_STORE": "none"}
         editlist = stack.enter_context(
-            serve(home, work, "file", "file", ORIGIN_STREAM_MODE="file",
-                  ORIGIN_PRECISION="editlist", **nostore)  # fmt: skip
+            serve(
+                home,
+                work,
+                "file",
+                "file",
+                ORIGIN_STREAM_MODE="file",
+                ORIGIN_PRECISION="editlist",
+                **nostore,
+            )
         )
         smart = stack.enter_context(
-            serve(home, work, "smart", "smart", ORIGIN_STREAM_MODE="file",
-                  ORIGIN_PRECISION="smart", **nostore)  # fmt: skip
+            serve(
+                home,
+                work,
+                "smart",
+                "smart",
+                ORIGIN_STREAM_MODE="file",
+                ORIGIN_PRECISION="smart",
+                **nostore,
+            )
         )
         pipe = stack.enter_context(
             serve(home, work, "pipe", "pipe", ORIGIN_STREAM_MODE="pipe", **nostore)
