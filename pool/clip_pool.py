@@ -122,13 +122,15 @@ class ClipPool:
             max_processes, queue_timeout_s, retry_after_s=retry_after_s,
             on_requests=lambda serving: self._cutter.requests_serving(serving),
         )  # fmt: skip
+        # The slot claim of each file run, from its start until it is done:
+        # promoted when a request joins it, read by the cutter for priority.
+        self._claims: dict[Flight[Path | None], Claim] = {}
         self._cutter = Cutter(
             ffmpeg, self.cache, self.slots, run_timeout_s=run_timeout_s,
             ffmpeg_nice=ffmpeg_nice, smart_max_reencode_s=smart_max_reencode_s,
-            on_run=on_run, on_smart_cut=on_smart_cut,
+            on_run=on_run, on_smart_cut=on_smart_cut, claims=self._claims,
         )  # fmt: skip
         self._flights: SingleFlight[Path | None] = SingleFlight()
-        self._claims: dict[Flight[Path | None], Claim] = {}  # file runs, for promotion
         self.store = SharedStore(store, self.cache) if store is not None else None
         self.fleet = Fleet(self.store, leases) if self.store is not None else None
         self._cleanup_interval_s = cleanup_interval_s

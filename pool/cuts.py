@@ -16,7 +16,7 @@ import contextlib
 import dataclasses
 import functools
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from fractions import Fraction
 from pathlib import Path
 
@@ -57,6 +57,7 @@ class Cutter:
         smart_max_reencode_s: float | None = None,
         on_run: RunObserver | None = None,
         on_smart_cut: SmartCutObserver | None = None,
+        claims: Mapping[Flight[Path | None], Claim] | None = None,
     ) -> None:
         self.ffmpeg = ffmpeg
         self.cache = cache
@@ -69,7 +70,9 @@ class Cutter:
         self.live: dict[int, FfmpegProcess] = {}
         self._background: set[FfmpegProcess] = set()  # live background runs
         self._serving_requests = False  # while True, background runs stay paused
-        self._claims: dict[Flight[Path | None], Claim] = {}  # file runs in progress
+        # The pool's slot claims of its file runs: a background run is spawned
+        # nicer, paused for requests, and reports being preempted.
+        self._claims: Mapping[Flight[Path | None], Claim] = claims if claims is not None else {}
         # Clips cut (smart cut, copy or stream) by form; one cut may take 0 to 2 ffmpeg runs.
         self.cuts: dict[str, int] = {}
         # Counters (plain ints, for metrics).
@@ -83,12 +86,7 @@ class Cutter:
     ) -> Path:
         """Take a slot (with ``claim``) and cut the clip into a new temp file the caller owns."""
         _check_source(request)  # before the slot: a missing source never waits for one
-        claim = claim or Claim()
-        self._claims[flight] = claim
-        try:
-            temp = await self._cut_in_slot(flight, request, claim)
-        finally:
-            del self._claims[flight]
+        temp = await self._cut_in_slot(flight, request, claim or Claim())
         self._count_cut(request)
         return temp
 
