@@ -9,19 +9,13 @@ machine, or ``s3://bucket/prefix``. A file appears whole or not at all.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
 import re
-import secrets
-import shutil
 import sys
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from boto3.exceptions import S3UploadFailedError
-from botocore.exceptions import BotoCoreError, ClientError
 from tqdm import tqdm
 
 from db import clips as clip_store
@@ -37,8 +31,9 @@ from origin.settings import Settings
 from pool.clip_pool import FetchedFile
 from pool.errors import PoolError, Saturated
 from pool.request import ClipRequest, seconds_text
-from pool.sources.locations import s3_client
 from pool.store import StoreError
+from pool.store.directory import place_whole
+from pool.store.s3 import S3Store
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 EXPORT_ATTEMPTS = 3
@@ -134,25 +129,14 @@ def write_to(path: Path, destination: str, file_name: str, settings: Settings) -
     if parsed.scheme == "s3":
         prefix = parsed.path.strip("/")
         key = prefix if prefix.endswith(".mp4") else "/".join(p for p in (prefix, file_name) if p)
-        client = s3_client(settings.s3_endpoint_url)
-        try:
-            client.upload_file(
-                str(path), parsed.netloc, key, ExtraArgs={"ContentType": "video/mp4"}
-            )
-        except (BotoCoreError, ClientError, S3UploadFailedError) as exc:
-            raise StoreError(f"cannot upload to s3://{parsed.netloc}/{key}: {exc}") from exc
+        bucket = S3Store(parsed.netloc, "", endpoint_url=settings.s3_endpoint_url)
+        bucket.upload(key, path, "video/mp4")
         return f"s3://{parsed.netloc}/{key}"
     target = Path(destination).expanduser()
     if target.suffix != ".mp4":
         target = target / file_name
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
-    try:
-        shutil.copyfile(path, temp)
-        os.replace(temp, target)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            temp.unlink()
+    # A copy, not a link: the file is the user's now, to keep or to edit.
+    place_whole(path, target, link=False)
     return str(target.resolve())
 
 

@@ -90,15 +90,9 @@ class DirectoryStore:
         return removed
 
     def _place(self, path: Path, final: Path) -> None:
-        """Put a copy of ``path`` at ``final`` atomically: temp file, then rename."""
-        temp = final.with_name(f"{final.name}.{secrets.token_hex(6)}{_TEMP_SUFFIX}")
         try:
-            final.parent.mkdir(parents=True, exist_ok=True)
-            _link_or_copy(path, temp, replace=False)
-            os.replace(temp, final)
+            place_whole(path, final, link=True)
         except OSError as exc:
-            with contextlib.suppress(FileNotFoundError):
-                temp.unlink()
             raise StoreError(f"cannot write {final.name} to {self.uri}: {exc.strerror}") from exc
 
     def _clip_path(self, key: str) -> Path:
@@ -109,6 +103,25 @@ class DirectoryStore:
         if not path.is_relative_to(self._exports.resolve()):
             raise StoreError(f"unsafe export name {name!r}")
         return path
+
+
+def place_whole(path: Path, final: Path, *, link: bool) -> None:
+    """Put a copy of ``path`` at ``final`` whole or not at all: a hidden temp file beside
+    it, then a rename. With ``link``, a hard link where the filesystem allows one (the
+    store's own files; never a file someone else may edit). Raises OSError.
+    """
+    temp = final.with_name(f".{final.name}.{secrets.token_hex(6)}{_TEMP_SUFFIX}")
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        if link:
+            _link_or_copy(path, temp, replace=False)
+        else:
+            shutil.copyfile(path, temp)
+        os.replace(temp, final)
+    except OSError:
+        with contextlib.suppress(FileNotFoundError):
+            temp.unlink()
+        raise
 
 
 def _file_name(key: str) -> str:

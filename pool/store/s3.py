@@ -36,7 +36,7 @@ class S3Store:
 
     def put(self, key: str, path: Path) -> None:
         content_type = "image/jpeg" if key.endswith(".jpg") else "video/mp4"
-        self._upload(path, self._clip_key(key), content_type)
+        self.upload(self._clip_key(key), path, content_type)
 
     def contains(self, key: str) -> bool:
         return self._unless_absent("check", key, lambda: self._client.head_object(
@@ -92,7 +92,7 @@ class S3Store:
 
     def put_export(self, name: str, path: Path) -> str:
         object_key = self._key("exports/" + name)
-        self._upload(path, object_key, "video/mp4")
+        self.upload(object_key, path, "video/mp4")
         return f"s3://{self.bucket}/{object_key}"
 
     def export_url(self, name: str, ttl_s: int) -> str | None:
@@ -111,7 +111,8 @@ class S3Store:
     def export_path(self, name: str) -> Path | None:
         return None  # downloads go straight to S3 through export_url
 
-    def _upload(self, path: Path, object_key: str, content_type: str) -> None:
+    def upload(self, object_key: str, path: Path, content_type: str) -> None:
+        """Put the file ``path`` at exactly ``object_key`` in the bucket (StoreError if not)."""
         self._call("write", object_key, self._client.upload_file, str(path), self.bucket,
                    object_key, ExtraArgs={"ContentType": content_type})  # fmt: skip
 
