@@ -28,6 +28,12 @@ async def get_clip(conn: Connection, clip_id: int) -> ClipRecord:
     return ClipRecord.from_row(row)
 
 
+async def get_clip_with_source(conn: Connection, clip_id: int) -> tuple[ClipRecord, SourceRecord]:
+    """One clip by id and the source it belongs to, or NotFound."""
+    clip = await get_clip(conn, clip_id)
+    return clip, await get_source(conn, clip.source_id)
+
+
 async def list_clips(conn: Connection, source_id: int | None = None) -> list[ClipRecord]:
     """Clips of one source (or of all), in source then time order."""
     if source_id is None:

@@ -15,7 +15,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from db import clips as clip_store
-from db import sources as source_store
 from db.errors import NotFound
 from db.records import ClipRecord, SourceRecord
 from db.tiling import to_time
@@ -81,8 +80,7 @@ async def current_clip(state: AppState, clip_id: int, version: int) -> ClipLooku
         return ClipLookup(fresh.clip, fresh.source)
     try:
         async with connection(state) as conn:
-            clip = await clip_store.get_clip(conn, clip_id)
-            source = await source_store.get_source(conn, clip.source_id)
+            clip, source = await clip_store.get_clip_with_source(conn, clip_id)
     except NotFound:
         rows.forget([clip_id])
         raise HttpError(404, "no such clip", cache_control=SHORT_MAX_AGE) from None

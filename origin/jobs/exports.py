@@ -20,7 +20,6 @@ from tqdm import tqdm
 
 from db import clips as clip_store
 from db import exports as export_store
-from db import sources as source_store
 from db.connection import Connection
 from db.errors import NotFound
 from db.records import ClipRecord, SourceRecord
@@ -77,8 +76,7 @@ async def export_clip(runtime: JobRuntime, export_id: int) -> str:
 async def _write_export(runtime: JobRuntime, export: export_store.ExportRecord) -> tuple[str, int]:
     async with runtime.db_pool.acquire() as conn:
         try:
-            clip = await clip_store.get_clip(conn, export.clip_id)
-            source = await source_store.get_source(conn, clip.source_id)
+            clip, source = await clip_store.get_clip_with_source(conn, export.clip_id)
         except NotFound:
             raise ExportRefused("the clip was merged away before it was exported") from None
     if clip.version != export.clip_version:
@@ -148,8 +146,7 @@ async def request_export(
     Raises NotFound for an unknown clip. If the job cannot be deferred the
     row is removed again, so no export stays ``queued`` with no job behind it.
     """
-    clip = await clip_store.get_clip(conn, clip_id)
-    source = await source_store.get_source(conn, clip.source_id)
+    clip, source = await clip_store.get_clip_with_source(conn, clip_id)
     export = await export_store.add_export(
         conn, clip.id, clip.version, export_file_name(source, clip), destination
     )

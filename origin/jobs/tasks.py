@@ -16,7 +16,6 @@ import httpx
 import structlog
 
 from db import clips as clip_store
-from db import sources as source_store
 from db.errors import NotFound
 from db.records import ClipRecord
 from origin.jobs.runtime import JobRuntime, recorded
@@ -37,8 +36,7 @@ async def warm_clip(runtime: JobRuntime, clip_id: int, version: int) -> str:
     settings = runtime.settings
     async with runtime.db_pool.acquire() as conn:
         try:
-            clip = await clip_store.get_clip(conn, clip_id)
-            source = await source_store.get_source(conn, clip.source_id)
+            clip, source = await clip_store.get_clip_with_source(conn, clip_id)
         except NotFound:
             return "skipped"
     if clip.version != version:
