@@ -17,13 +17,12 @@ import argparse
 import sys
 from collections.abc import Sequence
 from functools import partial
-from pathlib import Path
 
 from bench.contenders import ROTATION, full_reencode, origin_editlist, origin_smart_cut
 from bench.contenders import wrk_throughput as wrk
 from bench.report.figures import Results
 from bench.report.latency import render
-from bench.report.page import DOC, write_page
+from bench.report.page import add_output_option, write_page
 from bench.runner.origin import check_cold
 from bench.runner.processes import run_benchmark
 from bench.runner.source import SPANS, ensure_source
@@ -92,13 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--wrk-seconds", type=int, default=10, help="wrk duration per server; 0 skips (default 10)"
     )
-    parser.add_argument(
-        "--output",
-        type=Path,
-        default=DOC,
-        metavar="PATH",
-        help="the page to overwrite (default docs/benchmarks.md)",
-    )
+    add_output_option(parser, whole_page=True)
     args = parser.parse_args(argv)
     if args.runs < 1:
         parser.error("--runs must be at least 1")

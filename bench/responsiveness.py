@@ -21,9 +21,8 @@ import contextlib
 import sys
 from collections.abc import Sequence
 from functools import partial
-from pathlib import Path
 
-from bench.report.page import DOC, write_section
+from bench.report.page import add_output_option, write_section
 from bench.report.responsiveness import BEGIN, END, Results, render
 from bench.runner.origin import add_source, private_cluster, serve, workspace
 from bench.runner.processes import run_benchmark
@@ -100,13 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--rate", type=float, default=15, help="samples a second of each kind (default 15)"
     )
-    parser.add_argument(
-        "--output",
-        type=Path,
-        default=DOC,
-        metavar="PATH",
-        help="the page to write to (default docs/benchmarks.md)",
-    )
+    add_output_option(parser)
     args = parser.parse_args(argv)
     if args.seconds <= 0 or args.rate <= 0:
         parser.error("--seconds and --rate must be positive")

@@ -27,10 +27,9 @@ import contextlib
 import sys
 from collections.abc import Sequence
 from functools import partial
-from pathlib import Path
 
 from bench.fleet import cuts, first_play
-from bench.report.page import DOC, write_section
+from bench.report.page import add_output_option, write_section
 from bench.report.warming import BEGIN, END, Results, render
 from bench.runner.origin import database_url, private_cluster, workspace
 from bench.runner.processes import run_benchmark
@@ -57,13 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark and write its section of docs/benchmarks.md (or ``--output``)."""
     parser = argparse.ArgumentParser(prog="python -m bench.warming", description=__doc__)
     parser.add_argument("--trials", type=int, default=10, help="first plays per cell (default 10)")
-    parser.add_argument(
-        "--output",
-        type=Path,
-        default=DOC,
-        metavar="PATH",
-        help="the page to write to (default docs/benchmarks.md)",
-    )
+    add_output_option(parser)
     args = parser.parse_args(argv)
     if args.trials < 1:
         parser.error("--trials must be at least 1")

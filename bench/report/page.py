@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import subprocess
 from collections.abc import Callable, Sequence
@@ -11,6 +12,16 @@ from typing import Any
 from bench.runner.source import REPO
 
 DOC = REPO / "docs" / "benchmarks.md"
+
+
+def add_output_option(parser: argparse.ArgumentParser, *, whole_page: bool = False) -> None:
+    """``--output PATH``: where a benchmark writes (default docs/benchmarks.md); a
+    ``whole_page`` benchmark overwrites it, the others replace their own section."""
+    what = "the page to overwrite" if whole_page else "the page to write to"
+    parser.add_argument(
+        "--output", type=Path, default=DOC, metavar="PATH",
+        help=f"{what} (default docs/benchmarks.md)",
+    )  # fmt: skip
 
 
 def write_page(path: Path, text: str) -> None:
