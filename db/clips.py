@@ -45,6 +45,14 @@ async def list_clips(conn: Connection, source_id: int | None = None) -> list[Cli
     return [ClipRecord.from_row(r) for r in rows]
 
 
+async def first_clips(conn: Connection) -> dict[int, ClipRecord]:
+    """The first clip of every source, by source id (one query)."""
+    rows = await conn.fetch(
+        f"SELECT DISTINCT ON (source_id) {_CLIP_COLUMNS} FROM clips ORDER BY source_id, start_s"
+    )
+    return {r["source_id"]: ClipRecord.from_row(r) for r in rows}
+
+
 async def _lock_clip(conn: Connection, clip_id: int) -> tuple[SourceRecord, ClipRecord]:
     """Lock the clip's source for this transaction; return both as they are now."""
     source_id = await conn.fetchval("SELECT source_id FROM clips WHERE id = $1", clip_id)

@@ -15,7 +15,7 @@ from starlette.responses import HTMLResponse, Response
 
 from db import clips as clip_store
 from db import sources as source_store
-from db.records import SourceRecord
+from db.records import ClipRecord, SourceRecord
 from origin.db_access import connection
 from origin.errors import SHORT_MAX_AGE
 from origin.routes.assets import ASSET_URLS
@@ -53,8 +53,9 @@ def _precision(source: SourceRecord) -> str:
     return "not recorded"
 
 
-def _card(source: SourceRecord, thumbnail: str | None) -> str:
+def _card(source: SourceRecord, first: ClipRecord | None) -> str:
     e = html.escape
+    thumbnail = clip_thumbnail_path(first) if first is not None else None
     name = source_file_name(source.uri)
     picture = (
         f'<img src="{e(thumbnail)}" alt="" loading="lazy" '
@@ -85,11 +86,8 @@ async def index(request: Request) -> Response:
     state = app_state(request)
     async with connection(state) as conn:
         sources = await source_store.list_sources(conn)
-        firsts = {}
-        for source in sources:
-            clips = await clip_store.list_clips(conn, source.id)
-            firsts[source.id] = clip_thumbnail_path(clips[0]) if clips else None
-    cards = "".join(_card(s, firsts[s.id]) for s in sources)
+        firsts = await clip_store.first_clips(conn)
+    cards = "".join(_card(s, firsts.get(s.id)) for s in sources)
     if not cards:
         cards = '<li class="empty">No sources yet: <code>origin sources add FILE</code></li>'
     return HTMLResponse(_fill(_INDEX, cards=cards), headers=_NO_STORE)
