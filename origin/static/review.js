@@ -18,7 +18,7 @@ const state = {
 };
 
 // Exposed for the browser tests: what the page did, measured where it happened.
-const stats = { gaps: [], edits: 0, loads: 0, notices: [] };
+const stats = { gaps: [] }; // ms from a clip's last frame to the next clip's first, in play all
 window.reviewStats = stats;
 
 // -- messages ----------------------------------------------------------------
@@ -28,7 +28,6 @@ function say(text, kind = "info") {
   box.textContent = text;
   box.className = kind;
   box.setAttribute("role", kind === "error" ? "alert" : "status");
-  if (kind === "notice") stats.notices.push(text);
 }
 
 class ApiError extends Error {}
@@ -258,7 +257,6 @@ async function show(index, clipTime = 0) {
   render();
   try {
     await load(player(), c, seekTarget(c, clipTime));
-    stats.loads += 1;
   } catch (error) {
     say(error.message, "error");
   }
@@ -418,7 +416,6 @@ async function edit(description, action, clipId, at, inverse, focus) {
   player().pause();
   try {
     const result = await post(clipId, action, at);
-    stats.edits += 1;
     if (inverse) state.undo.push(inverse(result));
     await refresh(focus(result));
     say(`${description}: done`);
