@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import socket
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -264,7 +265,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="run the HTTP server")
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    # Fly (and most container platforms) say which port to listen on in $PORT.
+    serve.add_argument(
+        "--port", type=int, default=int(os.environ.get("PORT", "8000")),
+        help="default: $PORT, else 8000",
+    )  # fmt: skip
     serve.set_defaults(run=cmd_serve)
 
     worker = commands.add_parser("worker", help="run background jobs (warm, export, maintenance)")
