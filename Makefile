@@ -5,8 +5,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+IMAGE ?= localhost/heaters-origin
 
-.PHONY: run test lint check bench setup system-packages test-system-packages clean
+.PHONY: run test lint check bench image test-image setup system-packages test-system-packages clean
 
 run: setup system-packages
 	$(BIN)/origin demo
@@ -27,6 +28,15 @@ bench: setup
 	$(BIN)/python -m bench.clip_latency
 	$(BIN)/python -m bench.responsiveness
 	$(BIN)/python -m bench.warming
+
+# The production image, built from the Dockerfile with podman (no daemon, no registry).
+image:
+	tools/ensure-system-packages.sh --image
+	infra/image/build $(IMAGE)
+
+# Builds the image, then runs its own entry point from its exported file system.
+test-image: setup test-system-packages image
+	HEATERS_IMAGE=$(IMAGE) $(BIN)/pytest tests/image
 
 setup: $(STAMP)
 

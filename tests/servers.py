@@ -71,8 +71,13 @@ def _spawn(
 def start_server(home: Path, env: dict[str, str]) -> Server:
     """Start `origin serve` with ``env`` added to a clean environment; wait until it answers."""
     process, port, log_path = _spawn(home, env, "serve", "--port")
-    server = Server(process, f"http://127.0.0.1:{port}", log_path)
-    deadline = time.monotonic() + 30
+    return wait_until_serving(Server(process, f"http://127.0.0.1:{port}", log_path))
+
+
+def wait_until_serving(server: Server, timeout_s: float = 30) -> Server:
+    """Wait until ``server`` answers ``/healthz``; stop it and fail if it exits or never does."""
+    process = server.process
+    deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"server exited with {process.returncode}:\n{server.log()}")

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the Debian packages the project needs when they are missing.
-# Usage: tools/ensure-system-packages.sh [--test | --bench]
-#   --test adds the browsers, node and GStreamer for the test suite; --bench adds nginx and wrk.
+# Usage: tools/ensure-system-packages.sh [--test | --bench | --image]
+#   --test adds the browsers, node, nginx and GStreamer for the test suite; --bench adds
+#   nginx and wrk; --image adds podman and mmdebstrap, which build the production image.
 set -euo pipefail
 
 packages=()
@@ -17,12 +18,18 @@ if [ "${1:-}" = "--test" ]; then
   [ -x /usr/bin/firefox-esr ] || packages+=(firefox-esr)
   ldconfig -p | grep -q 'libavcodec\.so\.' || packages+=(libavcodec59)
   command -v node >/dev/null 2>&1 || packages+=(nodejs)
+  # tests/edge puts nginx caches (edge and Origin Shield stand-ins) in front of the origin.
+  command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || packages+=(nginx)
   # GStreamer makes part of the source corpus (tests/corpus): its muxers and
   # x264enc (-ugly), openh264enc and voaacenc (-bad).
   command -v gst-launch-1.0 >/dev/null 2>&1 || packages+=(gstreamer1.0-tools)
   for plugins in good ugly bad; do
     dpkg -s "gstreamer1.0-plugins-$plugins" >/dev/null 2>&1 || packages+=("gstreamer1.0-plugins-$plugins")
   done
+fi
+if [ "${1:-}" = "--image" ]; then
+  command -v podman >/dev/null 2>&1 || packages+=(podman)
+  command -v mmdebstrap >/dev/null 2>&1 || packages+=(mmdebstrap)
 fi
 if [ "${1:-}" = "--bench" ]; then
   command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || packages+=(nginx-light)
