@@ -2,54 +2,56 @@
 
 User errors print one line, ``origin: error: …``, and exit 1; usage errors
 exit 2 (argparse). Tracebacks are for bugs only.
+
+Each command imports what it needs when it runs: ``origin serve`` starts
+(and answers its first probe) without loading what only the other commands
+use, such as the job queue's procrastinate or the registration's probing.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
-import socket
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import asyncpg
-
-from db import clips as clip_store
-from db import sources as source_store
-from db.connection import Connection, connect
-from db.embedded import EmbeddedPostgresError, private_cluster
 from db.errors import EditRefused, NotFound, SourceExists
-from db.exports import ExportRecord
-from db.migrate import migrate
-from db.records import ClipRecord, EditResult
 from db.tiling import to_time
-from origin.database import resolve_dsn
-from origin.jobs.app import job_queue
-from origin.jobs.exports import export_json, follow_export, request_export
 from origin.jobs.queue import QUEUES
-from origin.registration import register_source, source_resolver
 from origin.settings import Settings, SettingsError, settings_help
 from origin.shapes import clip_json, source_json
 from origin.urls import DEFAULT_TTL_S, clip_stream_url
-from pool.cache import CacheDirectoryBusy
-from pool.ffmpeg_binary import FfmpegNotFound, find_ffmpeg
-from pool.sources.locations import SourceError
-from pool.sources.probe import ProbeError
-from pool.store import StoreError
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from db.connection import Connection
+    from db.exports import ExportRecord
+    from db.records import ClipRecord, EditResult
+
+    DbCommand = Callable[[Connection, argparse.Namespace, Settings], Awaitable[None]]
 
 
 class CliError(Exception):
     """A user error raised by the CLI itself."""
 
 
-USER_ERRORS: tuple[type[Exception], ...] = (
-    NotFound, EditRefused, SourceExists, SourceError, ProbeError, FfmpegNotFound,
-    EmbeddedPostgresError, SettingsError, CliError, CacheDirectoryBusy, StoreError,
-)  # fmt: skip
+def user_errors() -> tuple[type[Exception], ...]:
+    """The exceptions that print one line and exit 1 (imported only once one is raised)."""
+    from db.embedded import EmbeddedPostgresError
+    from pool.cache import CacheDirectoryBusy
+    from pool.ffmpeg_binary import FfmpegNotFound
+    from pool.sources.locations import SourceError
+    from pool.sources.probe import ProbeError
+    from pool.store import StoreError
+
+    return (
+        NotFound, EditRefused, SourceExists, SourceError, ProbeError, FfmpegNotFound,
+        EmbeddedPostgresError, SettingsError, CliError, CacheDirectoryBusy, StoreError,
+    )  # fmt: skip
 
 
 # -- output ---------------------------------------------------------------
@@ -86,6 +88,10 @@ def _parse_cuts(raw: str) -> list[Decimal]:
 
 
 async def cmd_sources_add(conn: Connection, args: argparse.Namespace, settings: Settings) -> None:
+    from origin.jobs.app import job_queue
+    from origin.registration import register_source, source_resolver
+    from pool.ffmpeg_binary import find_ffmpeg
+
     registered = await register_source(
         conn,
         args.uri,
@@ -120,6 +126,8 @@ async def cmd_sources_add(conn: Connection, args: argparse.Namespace, settings: 
 
 
 async def cmd_sources_list(conn: Connection, args: argparse.Namespace, settings: Settings) -> None:
+    from db import sources as source_store
+
     sources = await source_store.list_sources(conn)
     if args.json:
         _print_json([source_json(s) for s in sources])
@@ -129,6 +137,9 @@ async def cmd_sources_list(conn: Connection, args: argparse.Namespace, settings:
 
 
 async def cmd_clips_list(conn: Connection, args: argparse.Namespace, settings: Settings) -> None:
+    from db import clips as clip_store
+    from db import sources as source_store
+
     if args.source is not None:
         await source_store.get_source(conn, args.source)  # NotFound for an unknown source
     clips = await clip_store.list_clips(conn, args.source)
@@ -141,6 +152,9 @@ async def cmd_clips_list(conn: Connection, args: argparse.Namespace, settings: S
 async def _after_edit(
     conn: Connection, args: argparse.Namespace, settings: Settings, result: EditResult
 ) -> None:
+    from db import clips as clip_store
+    from origin.jobs.app import job_queue
+
     _print_edit(result, settings)
     if result.changed:
         source_clips = await clip_store.list_clips(conn, result.changed[0].source_id)
@@ -149,22 +163,31 @@ async def _after_edit(
 
 
 async def cmd_clips_split(conn: Connection, args: argparse.Namespace, settings: Settings) -> None:
+    from db import clips as clip_store
+
     result = await clip_store.split(conn, args.clip, to_time(args.at, what="AT"))
     await _after_edit(conn, args, settings, result)
 
 
 async def cmd_clips_merge(conn: Connection, args: argparse.Namespace, settings: Settings) -> None:
+    from db import clips as clip_store
+
     await _after_edit(conn, args, settings, await clip_store.merge(conn, args.clip))
 
 
 async def cmd_clips_move_cut(
     conn: Connection, args: argparse.Namespace, settings: Settings
 ) -> None:
+    from db import clips as clip_store
+
     result = await clip_store.move_cut(conn, args.clip, to_time(args.at, what="AT"))
     await _after_edit(conn, args, settings, result)
 
 
 async def cmd_clips_export(conn: Connection, args: argparse.Namespace, settings: Settings) -> None:
+    from origin.jobs.app import job_queue
+    from origin.jobs.exports import follow_export, request_export
+
     if args.to is None and settings.clip_store_spec is None:
         raise CliError("there is no clip store to export to (ORIGIN_CLIP_STORE=none): pass --to")
     async with job_queue(args.dsn, settings) as jobs:
@@ -176,6 +199,8 @@ async def cmd_clips_export(conn: Connection, args: argparse.Namespace, settings:
 
 
 def _report_export(export: ExportRecord, args: argparse.Namespace) -> None:
+    from origin.jobs.exports import export_json
+
     if args.json:
         _print_json(export_json(export))
     elif export.status == "done":
@@ -190,11 +215,15 @@ def _report_export(export: ExportRecord, args: argparse.Namespace) -> None:
 async def cmd_url(conn: Connection, args: argparse.Namespace, settings: Settings) -> None:
     if args.ttl is not None and args.ttl <= 0:
         raise CliError("--ttl must be a positive number of seconds")
+    from db import clips as clip_store
+
     clip = await clip_store.get_clip(conn, args.clip)
     print(clip_stream_url(clip, settings.signing_key_list, args.ttl or DEFAULT_TTL_S))
 
 
 async def cmd_db_up(conn: Connection, args: argparse.Namespace, settings: Settings) -> None:
+    from db.migrate import migrate
+
     applied = await migrate(conn)
     print("applied " + ", ".join(applied) if applied else "database is up to date")
 
@@ -206,6 +235,8 @@ def cmd_db_stop(args: argparse.Namespace, settings: Settings) -> None:
     """Stop the private cluster."""
     if settings.database_url:
         raise CliError("DATABASE_URL is set: there is no private cluster to stop")
+    from db.embedded import private_cluster
+
     stopped = private_cluster(settings.home).stop()
     print("stopped the private cluster" if stopped else "the private cluster is not running")
 
@@ -239,8 +270,6 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> None:
 
 
 # -- wiring -----------------------------------------------------------------
-
-DbCommand = Callable[[Connection, argparse.Namespace, Settings], Awaitable[None]]
 
 
 def _positive_id(raw: str) -> int:
@@ -354,6 +383,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 async def _run_db_command(command: DbCommand, args: argparse.Namespace, settings: Settings) -> None:
+    from db.connection import connect
+    from origin.database import resolve_dsn
+
     dsn = await resolve_dsn(settings)
     args.dsn = dsn  # for commands that defer jobs
     conn = await connect(dsn)
@@ -364,6 +396,10 @@ async def _run_db_command(command: DbCommand, args: argparse.Namespace, settings
 
 
 def _database_error_message(exc: Exception) -> str | None:
+    import socket
+
+    import asyncpg
+
     if isinstance(exc, asyncpg.UndefinedTableError):
         return "the database has no schema yet: run 'origin db up'"
     if isinstance(exc, asyncpg.IntegrityConstraintViolationError):
@@ -375,6 +411,13 @@ def _database_error_message(exc: Exception) -> str | None:
     return None
 
 
+def error_message(exc: Exception) -> str | None:
+    """The one line a user or database error prints; None for a bug (a traceback)."""
+    if isinstance(exc, user_errors()):
+        return str(exc)
+    return _database_error_message(exc)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``origin`` console script."""
     args = build_parser().parse_args(argv)
@@ -383,18 +426,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         if getattr(args, "concurrency", 0) is None:
             args.concurrency = settings.worker_concurrency
         if hasattr(args, "db"):
+            import asyncio
+
             asyncio.run(_run_db_command(args.db, args, settings))
         else:
             args.run(args, settings)
-    except USER_ERRORS as exc:
-        print(f"origin: error: {exc}", file=sys.stderr)
-        return 1
-    except (asyncpg.PostgresError, ConnectionError, socket.gaierror, TimeoutError) as exc:
-        message = _database_error_message(exc)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        message = error_message(exc)
         if message is None:
             raise
         print(f"origin: error: {message}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        return 130
     return 0

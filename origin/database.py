@@ -6,7 +6,6 @@ import anyio
 
 from db.connection import connect, ensure_database
 from db.embedded import private_cluster
-from db.migrate import migrate
 from origin.settings import Settings
 
 PRIVATE_DATABASE = "origin"
@@ -20,6 +19,8 @@ async def resolve_dsn(settings: Settings) -> str:
     """
     if settings.database_url:
         return settings.database_url
+    from db.migrate import migrate  # brings procrastinate's schema, and so procrastinate
+
     cluster = private_cluster(settings.home)
     admin_dsn = await anyio.to_thread.run_sync(cluster.ensure_running)
     dsn = await ensure_database(admin_dsn, PRIVATE_DATABASE)

@@ -16,8 +16,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from tqdm import tqdm
-
 from db import clips as clip_store
 from db import exports as export_store
 from db.connection import Connection
@@ -178,6 +176,8 @@ async def follow_export(
     conn: Connection, export: export_store.ExportRecord, *, poll_s: float = 0.25
 ) -> export_store.ExportRecord:
     """Wait for an export to finish, showing its progress on stderr; return its last state."""
+    from tqdm import tqdm  # the CLI's; the server never waits for an export
+
     stages = {"queued": 0, "running": 1, "done": 2, "failed": 2}
     hint_after_s = 10.0
     waited = 0.0

@@ -20,15 +20,17 @@ import asyncio
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import structlog
-from procrastinate import JobContext
 
 from db import leases
 from origin.jobs.runtime import runtime_of
 from pool.store import ClipStore, StoredClip
 from pool.store.directory import DirectoryStore
+
+if TYPE_CHECKING:
+    from procrastinate import JobContext
 
 log = structlog.get_logger("origin.jobs")
 

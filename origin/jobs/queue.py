@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
-from procrastinate import App
-from procrastinate.exceptions import AlreadyEnqueued
 
 from db.records import ClipRecord
+
+if TYPE_CHECKING:
+    from procrastinate import App
 
 log = structlog.get_logger("origin.jobs")
 
@@ -62,6 +63,8 @@ class JobQueue:
         """Defer a warm job per clip version not already waiting; return how many were new."""
         if not self.warming:
             return 0
+        from procrastinate.exceptions import AlreadyEnqueued  # loaded with the app by now
+
         task = self.app.tasks["warm_clip"]
         deferred = 0
         try:

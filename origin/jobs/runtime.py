@@ -6,14 +6,15 @@ import asyncio
 import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Concatenate, ParamSpec
-
-from procrastinate import JobContext
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec
 
 from origin.metrics import Metrics
 from origin.settings import Settings
 from pool.clip_pool import ClipPool
 from pool.sources.locations import SourceResolver
+
+if TYPE_CHECKING:
+    from procrastinate import JobContext
 
 
 @dataclass(frozen=True)

@@ -12,13 +12,12 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import structlog
-from procrastinate import App
 
 from db.connection import create_pool
 from origin.database import resolve_dsn
-from origin.jobs.app import build_job_app
 from origin.jobs.maintenance import STALLED_AFTER_HEARTBEATS
 from origin.jobs.queue import QUEUES, JobQueue
 from origin.jobs.runtime import JobRuntime
@@ -28,6 +27,9 @@ from origin.registration import source_resolver
 from origin.settings import Settings
 from origin.wiring import build_clip_pool
 from pool.ffmpeg_binary import find_ffmpeg
+
+if TYPE_CHECKING:
+    from procrastinate import App
 
 log = structlog.get_logger("origin.jobs")
 
@@ -111,6 +113,8 @@ async def _run_worker(
     concurrency: int,
     metrics_at: tuple[str, int] | None,
 ) -> None:
+    from origin.jobs.app import build_job_app
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
