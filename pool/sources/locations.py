@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -171,8 +172,18 @@ class S3Source:
         return None
 
 
-@functools.cache
+_S3_CLIENT_LOCK = threading.Lock()
+
+
 def s3_client(endpoint_url: str | None) -> Any:
+    """The S3 client for ``endpoint_url``, made on first use and shared by every source
+    and store; any thread may be first (boto3's default session is not thread-safe)."""
+    with _S3_CLIENT_LOCK:
+        return _s3_client(endpoint_url)
+
+
+@functools.cache
+def _s3_client(endpoint_url: str | None) -> Any:
     import boto3
     from botocore.config import Config
 

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import BinaryIO, Protocol
-
-import httpx
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from pool.errors import SourceUnavailable
+
+if TYPE_CHECKING:
+    import httpx
 
 HEAD_BYTES = 64 * 1024  # the first request: ftyp and, with +faststart, the start of moov
 SMALL_READ_BYTES = 4096
@@ -67,9 +68,14 @@ class LocalReader:
 
 
 class HttpReader:
-    """A remote source behind a (presigned) URL that answers range requests."""
+    """A remote source behind a (presigned) URL that answers range requests.
+
+    httpx is imported by the first one: a server with local sources never loads it.
+    """
 
     def __init__(self, url: str, identity: str, spool: Path) -> None:
+        import httpx
+
         self._url = url
         self._client = httpx.Client(timeout=HTTP_TIMEOUT_S, headers={"If-Match": identity})
         self._spool_path = spool
@@ -80,6 +86,8 @@ class HttpReader:
 
     def _get(self, start: int, end: int) -> tuple[bytes, int]:
         """GET ``[start, end)``; return the bytes and the object's total size."""
+        import httpx
+
         try:
             response = self._client.get(self._url, headers={"Range": f"bytes={start}-{end - 1}"})
         except httpx.HTTPError as exc:
@@ -105,6 +113,8 @@ class HttpReader:
         return self._get(offset, end)[0][:size]
 
     def prefetch(self, start: int, end: int) -> None:
+        import httpx
+
         end = min(end, self.size)
         if start >= end:
             return

@@ -4,6 +4,9 @@ A PUT is atomic (a multipart upload becomes visible only when completed), so
 a reader never sees a partial object. S3 keeps no access times: a fetch of an
 object last written more than ``TOUCH_AFTER_S`` ago copies it onto itself,
 which renews its LastModified, the store's LRU clock.
+
+The S3 client (and boto3 with it, a few hundred milliseconds to load) is
+made by the first call that needs it, not when the store is opened.
 """
 
 from __future__ import annotations
@@ -25,7 +28,11 @@ class S3Store:
     def __init__(self, bucket: str, prefix: str, *, endpoint_url: str | None = None) -> None:
         self.bucket = bucket
         self.prefix = prefix
-        self._client: Any = s3_client(endpoint_url)
+        self.endpoint_url = endpoint_url
+
+    @property
+    def _client(self) -> Any:
+        return s3_client(self.endpoint_url)  # made once per endpoint, then cached
 
     @property
     def uri(self) -> str:
