@@ -25,6 +25,7 @@ from origin.responses import clip_etag, clip_file_response, clip_stream_response
 from origin.state import AppState
 from pool.clip_pool import ClipPool, ClipStream
 from pool.errors import PoolClosed, PoolError, Saturated, SourceUnavailable
+from pool.ffmpeg_binary import FfmpegNotFound
 from pool.request import ClipRequest, Mode, Precision
 from pool.sources.locations import SourceError, SourceResolver
 
@@ -189,6 +190,18 @@ async def _stream_body(stream: ClipStream) -> AsyncIterator[bytes]:
         stream.close()
 
 
+async def ffmpeg_version(state: AppState) -> str:
+    """The ``-version`` line of the ffmpeg that cuts (part of every ETag), once it is checked.
+
+    503 when there is no runnable ffmpeg (the server is stopping then: it
+    cannot cut anything).
+    """
+    try:
+        return (await state.ffmpeg.get()).version
+    except FfmpegNotFound:
+        raise HttpError(503, "no runnable ffmpeg", headers={"Retry-After": "5"}) from None
+
+
 async def serve_clip(
     request: Request, state: AppState, found: ClipLookup, form: Mode, *,
     media_type: str, precision: Precision = "editlist",
@@ -200,7 +213,7 @@ async def serve_clip(
     """
     try:
         wanted = clip_request(found.clip, found.source, form, state.sources, precision)
-        etag = clip_etag(wanted.cache_key, state.ffmpeg_version)
+        etag = clip_etag(wanted.cache_key, await ffmpeg_version(state))
         answer = await _answer_without_cutting(
             request, state, found, wanted, etag=etag, media_type=media_type
         )

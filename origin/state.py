@@ -13,7 +13,9 @@ from origin.jobs.queue import JobQueue
 from origin.live import ClipEvents
 from origin.metrics import Metrics
 from origin.settings import Settings
+from origin.startup import Deferred, Startup
 from pool.clip_pool import ClipPool
+from pool.ffmpeg_binary import Ffmpeg
 from pool.sources.locations import SourceResolver
 
 
@@ -22,14 +24,14 @@ class AppState:
     """Long-lived objects shared by every request."""
 
     settings: Settings
-    ffmpeg: str
-    ffmpeg_version: str
+    ffmpeg: Deferred[Ffmpeg]  # found and checked once the server listens
     db_pool: Any  # asyncpg.Pool; asyncpg has no type information
     clip_pool: ClipPool
     metrics: Metrics
     sources: SourceResolver
     clip_rows: ClipRows
-    jobs: JobQueue
+    jobs: Deferred[JobQueue]  # opened once the server listens
+    startup: Startup  # what start-up left for after the server listens
     clip_events: ClipEvents  # live clip changes (LISTEN), for event streams
     frames: FrameTimesCache  # recent sources' frame times
     # (monotonic time, problem) of the last `ffmpeg -version` readiness check.

@@ -4,18 +4,36 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from origin.leases import PgCutLeases
 from origin.metrics import Metrics
 from origin.observe import RunObserver
 from origin.settings import Settings
 from pool.clip_pool import ClipPool
+from pool.cuts import FfmpegBinary
+from pool.sources.locations import s3_client
 from pool.store import open_store
+
+
+def store_is_s3(settings: Settings) -> bool:
+    """True when the clip store is in S3."""
+    spec = settings.clip_store_spec
+    return spec is not None and urlparse(spec).scheme == "s3"
+
+
+def prepare_store(settings: Settings) -> None:
+    """Make an S3 store's client now (blocking: boto3 takes a few hundred ms to load).
+
+    The store makes it on first use otherwise; S3 sources share it (one per endpoint).
+    """
+    if store_is_s3(settings):
+        s3_client(settings.s3_endpoint_url)
 
 
 def build_clip_pool(
     settings: Settings,
-    ffmpeg: str,
+    ffmpeg: FfmpegBinary,
     metrics: Metrics,
     db_pool: Any,
     *,

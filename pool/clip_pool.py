@@ -34,7 +34,7 @@ from typing import Literal
 
 from pool.cache import ClipCache
 from pool.coalesce import Flight, SingleFlight
-from pool.cuts import Cutter, RunObserver, SmartCutObserver
+from pool.cuts import Cutter, FfmpegBinary, RunObserver, SmartCutObserver
 from pool.errors import CacheFull, PoolClosed, Preempted, RunFailed
 from pool.fleet import CutLeases, Fleet
 from pool.process import Outcome
@@ -91,7 +91,7 @@ class ClipPool:
 
     def __init__(
         self,
-        ffmpeg: str,
+        ffmpeg: FfmpegBinary,
         cache_dir: Path,
         *,
         max_processes: int,

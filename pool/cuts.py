@@ -16,7 +16,7 @@ import contextlib
 import dataclasses
 import functools
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from fractions import Fraction
 from pathlib import Path
 
@@ -40,6 +40,9 @@ log = logging.getLogger(__name__)
 BACKGROUND_NICE = 19
 
 RunObserver = Callable[[ClipRequest, RunResult], None]
+#: The ffmpeg to run: a path, or what returns it once it is known (the origin
+#: finds and checks ffmpeg after it starts listening; a cut waits for that).
+FfmpegBinary = str | Callable[[], Awaitable[str]]
 SmartCutObserver = Callable[[ClipRequest, "SmartCutReport | SmartCutUnsupported"], None]
 
 
@@ -48,7 +51,7 @@ class Cutter:
 
     def __init__(
         self,
-        ffmpeg: str,
+        ffmpeg: FfmpegBinary,
         cache: ClipCache,
         slots: Slots,
         *,
@@ -59,7 +62,7 @@ class Cutter:
         on_smart_cut: SmartCutObserver | None = None,
         claims: Mapping[Flight[Path | None], Claim] | None = None,
     ) -> None:
-        self.ffmpeg = ffmpeg
+        self._ffmpeg = ffmpeg
         self.cache = cache
         self.slots = slots
         self.run_timeout_s = run_timeout_s
@@ -86,37 +89,41 @@ class Cutter:
     ) -> Path:
         """Take a slot (with ``claim``) and cut the clip into a new temp file the caller owns."""
         _check_source(request)  # before the slot: a missing source never waits for one
-        temp = await self._cut_in_slot(flight, request, claim or Claim())
+        ffmpeg = await self._binary()
+        temp = await self._cut_in_slot(flight, request, claim or Claim(), ffmpeg)
         self._count_cut(request)
         return temp
 
+    async def _binary(self) -> str:
+        return self._ffmpeg if isinstance(self._ffmpeg, str) else await self._ffmpeg()
+
     async def _cut_in_slot(
-        self, flight: Flight[Path | None], request: ClipRequest, claim: Claim
+        self, flight: Flight[Path | None], request: ClipRequest, claim: Claim, ffmpeg: str
     ) -> Path:
         async with self.slots.acquire(claim):
             temp = self.new_temp(request.cache_key)
             try:
-                if not (request.smart and await self._smart_cut(flight, request, temp)):
+                if not (request.smart and await self._smart_cut(flight, request, temp, ffmpeg)):
                     copy = dataclasses.replace(request, precision="editlist")
-                    await self._copy_cut(flight, copy, temp)
+                    await self._copy_cut(flight, copy, temp, ffmpeg)
             except BaseException:
                 self.cache.discard(temp)
                 raise
         return temp
 
     async def _copy_cut(
-        self, flight: Flight[Path | None], request: ClipRequest, temp: Path
+        self, flight: Flight[Path | None], request: ClipRequest, temp: Path, ffmpeg: str
     ) -> None:
         """Stream-copy the clip with ffmpeg; the edit list hides the pre-roll and trims the end."""
         # "file:" keeps ffmpeg from reading a colon in the path as a protocol.
-        argv = build_clip_argv(self.ffmpeg, request, "file:" + str(temp))
+        argv = build_clip_argv(ffmpeg, request, "file:" + str(temp))
         async with self._process(flight, request, argv, watch_file=temp) as process:
             result = await process.wait()
         self._raise_for(result, request)
         await self._trim_end(temp, request)
 
     async def _smart_cut(
-        self, flight: Flight[Path | None], request: ClipRequest, temp: Path
+        self, flight: Flight[Path | None], request: ClipRequest, temp: Path, ffmpeg: str
     ) -> bool:
         """Smart-cut the clip into ``temp``; False if it must be stream-copied instead."""
         work: list[Path] = []
@@ -129,7 +136,7 @@ class Cutter:
         # for them even when cancelled, so that work files and the source
         # reader are released here, not behind our back.
         preparing = asyncio.ensure_future(
-            asyncio.to_thread(prepare, self.ffmpeg, request, work_file, self._smart_max_reencode_s)
+            asyncio.to_thread(prepare, ffmpeg, request, work_file, self._smart_max_reencode_s)
         )
         cut: SmartCut | None = None
         try:
@@ -178,10 +185,11 @@ class Cutter:
         """Flight body for a stream: ffmpeg → channel (and temp file) → commit."""
         key = request.cache_key
         _check_source(request)
+        ffmpeg = await self._binary()
         async with self.slots.acquire():
             tee = Tee(self.cache, key if cache_it else None)
             try:
-                argv = build_clip_argv(self.ffmpeg, request, PIPE_OUTPUT)
+                argv = build_clip_argv(ffmpeg, request, PIPE_OUTPUT)
                 async with self._process(flight, request, argv, watch_file=None) as process:
                     while chunk := await process.read():
                         tee.write(chunk)

@@ -3,6 +3,9 @@
 Order: ``ORIGIN_FFMPEG`` (passed in as ``configured``), the binary shipped in
 the ``imageio-ffmpeg`` wheel (it starts several times faster than distro builds,
 see NOTES.md), then ``ffmpeg`` on PATH.
+
+Both checks run processes and block: the server runs :func:`check_ffmpeg` in
+a thread once it listens, and a cut waits for it.
 """
 
 from __future__ import annotations
@@ -10,6 +13,8 @@ from __future__ import annotations
 import functools
 import shutil
 import subprocess
+import time
+from dataclasses import dataclass
 
 
 class FfmpegNotFound(RuntimeError):
@@ -43,6 +48,25 @@ def _wheel_ffmpeg() -> tuple[str | None, str]:
         return imageio_ffmpeg.get_ffmpeg_exe(), ""
     except Exception as exc:  # the wheel raises RuntimeError or ImportError
         return None, f"unavailable ({exc})"
+
+
+@dataclass(frozen=True)
+class Ffmpeg:
+    """An ffmpeg that runs: its path and the first line of its ``-version``."""
+
+    path: str
+    version: str
+    checked_at: float  # time.monotonic() when it last ran
+
+
+def check_ffmpeg(configured: str | None = None) -> Ffmpeg:
+    """:func:`find_ffmpeg` and :func:`ffmpeg_version` together; FfmpegNotFound if either fails."""
+    path = find_ffmpeg(configured)
+    try:
+        version = ffmpeg_version(path)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise FfmpegNotFound(f"{path} -version failed: {exc}") from None
+    return Ffmpeg(path, version, time.monotonic())
 
 
 @functools.cache

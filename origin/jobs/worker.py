@@ -25,7 +25,7 @@ from origin.logs import configure_logging
 from origin.metrics import Metrics
 from origin.registration import source_resolver
 from origin.settings import Settings
-from origin.wiring import build_clip_pool
+from origin.wiring import build_clip_pool, prepare_store
 from pool.ffmpeg_binary import find_ffmpeg
 
 if TYPE_CHECKING:
@@ -128,6 +128,7 @@ async def _run_worker(
     dsn = await resolve_dsn(settings)
     cache_dir = settings.cache_dir or settings.home / "worker-cache"
     db_pool = await create_pool(dsn, timeout_s=settings.db_timeout_s)
+    await asyncio.to_thread(prepare_store, settings)  # an S3 store's client, as the server does
     clip_pool = build_clip_pool(
         settings, find_ffmpeg(settings.ffmpeg), metrics, db_pool, cache_dir=cache_dir
     )

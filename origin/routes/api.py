@@ -101,7 +101,8 @@ async def _warm_after_edit(state: AppState, result: EditResult) -> None:
     except DatabaseUnavailable as exc:  # the edit is committed: a 503 now would invite a retry
         log.warning("warm_after_edit_without_neighbours", error=str(exc))
         source_clips = list(result.changed)  # no neighbours, but the changed clips still
-    await state.jobs.warm_after_edit(result.changed, source_clips)
+    jobs = await state.jobs.get()
+    await jobs.warm_after_edit(result.changed, source_clips)
 
 
 def _at(body: dict[str, Any]) -> Decimal:

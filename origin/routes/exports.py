@@ -28,9 +28,10 @@ async def create_export(request: Request) -> Response:
     clip_id = parse_id(request.path_params["clip_id"], "clip")
     if state.clip_pool.store is None:
         raise HttpError(409, "exports need a clip store (ORIGIN_CLIP_STORE is 'none')")
+    jobs = await state.jobs.get()
     async with connection(state) as conn:
         try:
-            export = await request_export(conn, state.jobs, clip_id, destination=None)
+            export = await request_export(conn, jobs, clip_id, destination=None)
         except NotFound as exc:
             raise HttpError(404, str(exc)) from None
     where = f"/api/exports/{export.id}"

@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from origin.state import AppState, app_state
+from pool.ffmpeg_binary import FfmpegNotFound
 from pool.procfs import rss_bytes
 
 _NO_STORE = {"Cache-Control": "no-store"}
@@ -32,12 +33,23 @@ async def _database_problem(state: AppState) -> str | None:
 
 
 async def _ffmpeg_problem(state: AppState) -> str | None:
+    # The check start-up leaves for after listening: wait for it (it runs
+    # `ffmpeg -version` too), and count it as the first of these checks.
+    try:
+        async with asyncio.timeout(FFMPEG_TIMEOUT_S):
+            ffmpeg = await state.ffmpeg.get()
+    except TimeoutError:
+        return "ffmpeg: still checking at start-up"
+    except FfmpegNotFound:
+        return "ffmpeg: no runnable ffmpeg"
     checked_at, problem = state.ffmpeg_check
+    if checked_at < ffmpeg.checked_at:
+        checked_at, problem = state.ffmpeg_check = (ffmpeg.checked_at, None)
     if time.monotonic() - checked_at < FFMPEG_CHECK_TTL_S:
         return problem
     try:
         process = await asyncio.create_subprocess_exec(
-            state.ffmpeg, "-hide_banner", "-version",
+            ffmpeg.path, "-hide_banner", "-version",
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
         )  # fmt: skip
         try:
@@ -90,7 +102,8 @@ async def pool_status(request: Request) -> Response:
     """The pool's live state, as INTERFACE.md describes it, plus background work."""
     state = app_state(request)
     status = state.clip_pool.status()
-    depth = state.jobs.last_depth
+    jobs = state.jobs.ready()
+    depth = jobs.last_depth if jobs is not None else {}
     return JSONResponse(
         {
             "active_processes": status.active,

@@ -1,0 +1,113 @@
+"""Start-up work the server leaves for after it listens (the origin scales to zero).
+
+A machine woken by a request answers it only once ``origin serve`` is up, so
+the lifespan does only what every request needs (the settings, the database
+pool, the clip pool and its cache) and uvicorn listens right after. What the
+first requests may not need, or can wait for, is a :class:`Deferred`:
+started by :meth:`Startup.begin` once the server listens (origin/server.py)
+and awaited by whoever needs it first, which starts it if nothing has yet:
+
+- finding and checking ffmpeg (``ffmpeg -version``): clip and thumbnail
+  answers, cuts and ``/readyz`` wait for it;
+- the job queue (procrastinate and psycopg, loaded in a thread): edits and
+  exports wait for it; then the queue-depth gauge and, with
+  ``ORIGIN_WORKER=inline``, the worker start;
+- an S3 clip store's client (boto3, loaded in a thread).
+
+A *fatal* part that fails (no runnable ffmpeg) stops the server: it could
+never answer a clip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import Any, Generic, TypeVar
+
+import structlog
+
+log = structlog.get_logger("origin.startup")
+
+T = TypeVar("T")
+OnFatal = Callable[[BaseException], None]
+
+
+class Deferred(Generic[T]):
+    """One piece of start-up, built once in a task of its own, awaited by whoever needs it."""
+
+    def __init__(self, name: str, build: Callable[[], Awaitable[T]], *, fatal: bool) -> None:
+        self.name = name
+        self.fatal = fatal
+        self._build = build
+        self._task: asyncio.Future[T] | None = None
+        self._on_fatal: OnFatal | None = None
+
+    def start(self, on_fatal: OnFatal | None = None) -> None:
+        """Start building it (once); a fatal failure is then reported to ``on_fatal``."""
+        if on_fatal is not None:
+            self._on_fatal = on_fatal
+        if self._task is None:
+            self._task = asyncio.ensure_future(self._build())
+            self._task.add_done_callback(self._finished)
+        elif on_fatal is not None and self._failure() is not None:
+            self._report()  # it failed before anyone was listening for that
+
+    async def get(self) -> T:
+        """The built value, once it is; raises what building it raised.
+
+        A caller that is cancelled leaves the building to go on for the others.
+        """
+        self.start()
+        assert self._task is not None
+        return await asyncio.shield(self._task)
+
+    def ready(self) -> T | None:
+        """The value if it is built, else None (not started, still building, or failed)."""
+        task = self._task
+        if task is None or not task.done() or task.cancelled() or task.exception() is not None:
+            return None
+        return task.result()
+
+    def _failure(self) -> BaseException | None:
+        task = self._task
+        if task is None or not task.done() or task.cancelled():
+            return None
+        return task.exception()
+
+    async def cancel(self) -> None:
+        """Stop building (at shutdown) and wait until it has stopped."""
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+
+    def _finished(self, task: asyncio.Future[T]) -> None:
+        exc = self._failure()  # retrieved here, so asyncio never reports it as unhandled
+        if exc is None:
+            return
+        log.error("startup_failed", part=self.name, fatal=self.fatal,
+                  error=f"{type(exc).__name__}: {exc}")  # fmt: skip
+        self._report()
+
+    def _report(self) -> None:
+        exc = self._failure()
+        if exc is not None and self.fatal and self._on_fatal is not None:
+            self._on_fatal(exc)
+
+
+class Startup:
+    """The deferred parts of one server's start-up."""
+
+    def __init__(self, *parts: Deferred[Any]) -> None:
+        self.parts = parts
+
+    def begin(self, on_fatal: OnFatal | None = None) -> None:
+        """Start every part (the server listens now); ``on_fatal`` hears of a fatal failure."""
+        for part in self.parts:
+            part.start(on_fatal)
+
+    async def cancel(self) -> None:
+        """Stop the parts still being built."""
+        for part in self.parts:
+            await part.cancel()
