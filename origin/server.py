@@ -54,6 +54,7 @@ def serve(settings: Settings, *, host: str, port: int) -> None:
         port=port,
         proxy_headers=True,
         timeout_graceful_shutdown=max(1, round(settings.shutdown_grace_s)),
+        ws="none",  # no WebSocket routes: do not load a WebSocket implementation
     )
     server = _Server(config, app)
     with contextlib.suppress(KeyboardInterrupt):  # as uvicorn.run: Ctrl-C is a way to stop

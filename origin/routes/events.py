@@ -13,15 +13,18 @@ read then.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 import anyio
-from sse_starlette import EventSourceResponse, JSONServerSentEvent, ServerSentEvent
 from starlette.requests import Request
 from starlette.responses import Response
 
 from origin.live import Subscription
 from origin.routes.sources import requested_source
 from origin.state import app_state
+
+if TYPE_CHECKING:
+    from sse_starlette import ServerSentEvent
 
 #: Seconds between keep-alive comments (proxies commonly drop streams idle for 30-60 s).
 PING_S = 10
@@ -52,6 +55,9 @@ async def _next_change(subscription: Subscription, stop: anyio.Event) -> bool:
 
 async def source_events(request: Request) -> Response:
     """GET /api/sources/{id}/events"""
+    # Loaded by the first stream, not at start-up: no page is open on a server that just started.
+    from sse_starlette import EventSourceResponse, JSONServerSentEvent, ServerSentEvent
+
     state = app_state(request)
     source_id = (await requested_source(request, state)).id
     hub = state.clip_events
