@@ -132,11 +132,11 @@ def create_app(settings: Settings) -> Starlette:
         jobs = Deferred("jobs", partial(
             _open_jobs, dsn, settings, clip_pool, sources, metrics, db_pool, side_tasks,
         ), fatal=True)  # fmt: skip
-        parts: list[Deferred[Any]] = [ffmpeg, jobs]
+        first: list[Deferred[Any]] = [ffmpeg]
         if store_is_s3(settings):
             client = partial(asyncio.to_thread, prepare_store, settings)
-            parts.append(Deferred("s3 client", client, fatal=True))
-        startup = Startup(*parts)
+            first.append(Deferred("s3 client", client, fatal=True))
+        startup = Startup(first, [jobs])
         clip_events = ClipEvents(dsn, timeout_s=settings.db_timeout_s, metrics=metrics)
         clip_events.start()  # does not wait for the database
         app.state.origin = AppState(

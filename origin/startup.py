@@ -5,14 +5,16 @@ the lifespan does only what every request needs (the settings, the database
 pool, the clip pool and its cache) and uvicorn listens right after. What the
 first requests may not need, or can wait for, is a :class:`Deferred`:
 started by :meth:`Startup.begin` once the server listens (origin/server.py)
-and awaited by whoever needs it first, which starts it if nothing has yet:
+and awaited by whoever needs it first, which starts it if nothing has yet.
+They start in two stages, so that the second's loading does not compete
+for the CPU (and the GIL) with what a first clip request waits for:
 
-- finding and checking ffmpeg (``ffmpeg -version``): clip and thumbnail
-  answers, cuts and ``/readyz`` wait for it;
-- the job queue (procrastinate and psycopg, loaded in a thread): edits and
-  exports wait for it; then the queue-depth gauge and, with
-  ``ORIGIN_WORKER=inline``, the worker start;
-- an S3 clip store's client (boto3, loaded in a thread).
+1. finding and checking ffmpeg (``ffmpeg -version``): clip and thumbnail
+   answers, cuts and ``/readyz`` wait for it; and an S3 clip store's client
+   (boto3, loaded in a thread), which a first clip's store lookup waits for;
+2. then the job queue (procrastinate and psycopg, loaded in a thread): edits
+   and exports wait for it; then the queue-depth gauge and, with
+   ``ORIGIN_WORKER=inline``, the worker start.
 
 A *fatal* part that fails (no runnable ffmpeg) stops the server: it could
 never answer a clip.
@@ -22,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Generic, TypeVar
 
 import structlog
@@ -62,6 +64,12 @@ class Deferred(Generic[T]):
         assert self._task is not None
         return await asyncio.shield(self._task)
 
+    async def settled(self) -> None:
+        """Wait until it is built or has failed (start it first); never raises."""
+        self.start()
+        assert self._task is not None
+        await asyncio.wait({self._task})
+
     def ready(self) -> T | None:
         """The value if it is built, else None (not started, still building, or failed)."""
         task = self._task
@@ -97,17 +105,31 @@ class Deferred(Generic[T]):
 
 
 class Startup:
-    """The deferred parts of one server's start-up."""
+    """The deferred parts of one server's start-up, in stages: the parts of a stage
+    start together, once every part of the stage before has been built or has failed."""
 
-    def __init__(self, *parts: Deferred[Any]) -> None:
-        self.parts = parts
+    def __init__(self, *stages: Sequence[Deferred[Any]]) -> None:
+        self.stages = stages
+        self._task: asyncio.Task[None] | None = None
 
     def begin(self, on_fatal: OnFatal | None = None) -> None:
-        """Start every part (the server listens now); ``on_fatal`` hears of a fatal failure."""
-        for part in self.parts:
-            part.start(on_fatal)
+        """Start the stages (the server listens now); ``on_fatal`` hears of a fatal failure."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(on_fatal))
+
+    async def _run(self, on_fatal: OnFatal | None) -> None:
+        for stage in self.stages:
+            for part in stage:
+                part.start(on_fatal)
+            for part in stage:
+                await part.settled()
 
     async def cancel(self) -> None:
-        """Stop the parts still being built."""
-        for part in self.parts:
-            await part.cancel()
+        """Stop the parts still being built (and the stages not started)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        for stage in self.stages:
+            for part in stage:
+                await part.cancel()

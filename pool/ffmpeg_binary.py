@@ -21,6 +21,15 @@ class FfmpegNotFound(RuntimeError):
     """No candidate ffmpeg could be run; the message names every candidate tried."""
 
 
+#: The ``-version`` line of each binary that ran, kept by :func:`_runs` for
+#: :func:`ffmpeg_version`: finding ffmpeg and naming its build take one run.
+_VERSIONS: dict[str, str] = {}
+
+
+def _first_line(stdout: str, path: str) -> str:
+    return stdout.splitlines()[0].strip() if stdout else path
+
+
 def _runs(path: str) -> str | None:
     """Return None when ``path -version`` succeeds, else a short reason."""
     try:
@@ -38,6 +47,7 @@ def _runs(path: str) -> str | None:
         return str(exc)
     if result.returncode != 0:
         return f"exited with status {result.returncode}"
+    _VERSIONS[path] = _first_line(result.stdout.decode(errors="replace"), path)
     return None
 
 
@@ -72,10 +82,12 @@ def check_ffmpeg(configured: str | None = None) -> Ffmpeg:
 @functools.cache
 def ffmpeg_version(path: str) -> str:
     """The first line of ``ffmpeg -version``: names the exact build."""
+    if path in _VERSIONS:
+        return _VERSIONS[path]
     result = subprocess.run(
         [path, "-hide_banner", "-version"], capture_output=True, text=True, timeout=20, check=True
     )
-    return result.stdout.splitlines()[0].strip() if result.stdout else path
+    return _first_line(result.stdout, path)
 
 
 @functools.cache
