@@ -42,11 +42,9 @@ class _Server(uvicorn.Server):
         self.should_exit = True
 
 
-def serve(settings: Settings, *, host: str, port: int) -> None:
-    """Serve until interrupted; raise what stopped the start-up (FfmpegNotFound)."""
-    configure_logging(settings.log_format)
-    app = create_app(settings)
-    config = uvicorn.Config(
+def uvicorn_config(app: Starlette, settings: Settings, *, host: str, port: int) -> uvicorn.Config:
+    """How uvicorn runs ``app``."""
+    return uvicorn.Config(
         app,
         log_config=None,  # configure_logging routes uvicorn's loggers
         access_log=False,  # RequestObserver logs each request, without query strings
@@ -56,7 +54,13 @@ def serve(settings: Settings, *, host: str, port: int) -> None:
         timeout_graceful_shutdown=max(1, round(settings.shutdown_grace_s)),
         ws="none",  # no WebSocket routes: do not load a WebSocket implementation
     )
-    server = _Server(config, app)
+
+
+def serve(settings: Settings, *, host: str, port: int) -> None:
+    """Serve until interrupted; raise what stopped the start-up (FfmpegNotFound)."""
+    configure_logging(settings.log_format)
+    app = create_app(settings)
+    server = _Server(uvicorn_config(app, settings, host=host, port=port), app)
     with contextlib.suppress(KeyboardInterrupt):  # as uvicorn.run: Ctrl-C is a way to stop
         server.run()
     if server.fatal is not None:
