@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from origin.signing import sign_path
+from tests.edge.cloudfront_function import FUNCTION, node_binary, write_function_module
 
-FUNCTION = Path(__file__).resolve().parents[2] / "infra" / "cloudfront" / "verify-token.js"
 PATH = "/videos/clips/7/stream/v3"
 
 RUNNER = """
@@ -30,14 +27,10 @@ console.log(JSON.stringify(results));
 
 
 def run_function(tmp_path: Path, keys: str, events: list[dict[str, Any]]) -> list[Any]:
-    node = shutil.which("node")
-    if node is None:
-        pytest.fail("node is missing: make test installs Debian's nodejs package")
-    source = FUNCTION.read_text().replace("__ORIGIN_SIGNING_KEYS__", keys)
-    (tmp_path / "function.mjs").write_text(source + "\nexport default handler;\n")
+    write_function_module(tmp_path, keys)
     (tmp_path / "run.mjs").write_text(RUNNER)
     out = subprocess.run(
-        [node, str(tmp_path / "run.mjs")], input=json.dumps(events),
+        [node_binary(), str(tmp_path / "run.mjs")], input=json.dumps(events),
         capture_output=True, text=True, check=True, timeout=30,
     )  # fmt: skip
     results: list[Any] = json.loads(out.stdout)
