@@ -1,7 +1,8 @@
 """What viewers get through a real caching CDN in front of a real origin fleet.
 
     viewer (httpx)
-      → edge function: node running infra/cloudfront/verify-token.js on each viewer request
+      → edge function: node running infra/cloudfront/verify-token.js on each viewer request,
+        and on each answer back to the viewer (CloudFront's viewer-response event)
       → edge cache: nginx, CachingOptimized-like (tests/edge/cdn-cache.nginx.conf)
       → Origin Shield: a second nginx with the same caching
       → two `origin serve` replicas, taken in turn: one database, one clip store
@@ -42,7 +43,7 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 import pytest
 
-from origin.signing import sign_path
+from origin.signing import sign_path, sign_path_until
 from tests.conftest import Databases
 from tests.edge.proxies import CacheLayer, Proxy, start_cache_layer, start_edge_function
 from tests.mediacheck import decoded_frames, stream_durations, timed_frame_hashes
@@ -114,6 +115,11 @@ class Cdn:
 
 def path_of(url: str) -> str:
     return urlsplit(url).path
+
+
+def exp_of(url: str) -> int:
+    """The expiry of the token in ``url``."""
+    return int(dict(parse_qsl(urlsplit(url).query))["exp"])
 
 
 def signed(path: str, ttl_s: int = 600) -> str:
@@ -390,39 +396,73 @@ def test_an_old_version_the_cdn_never_held_redirects_for_a_minute(
     start = float(cdn.clips[index]["start"])
     kept, _ = split(cdn, index, start + 1.0)
     new = path_of(kept["url"])
+    urls = [signed(old), signed(old, ttl_s=900)]  # two viewers, two expiries
     before = cdn.fleet()
     with cdn.viewer() as viewer:
-        first = viewer.get(signed(old))
-        second = viewer.get(signed(old))
+        first, second = (viewer.get(url) for url in urls)
         # A viewer that gets a fresh URL for the new version (`origin url`, the API) plays it.
         played = viewer.get(signed(new))
+    # What the edge cache holds, asked without the edge function: the origin's redirect, which
+    # names the new path without a token (the origin saw none), public for a minute.
+    held = httpx.get(cdn.edge.url + old)
     after = cdn.fleet()
 
-    for answer in (first, second):
+    assert (held.status_code, held.headers[EDGE]) == (302, "HIT")
+    assert held.headers["location"] == new
+    assert held.headers["cache-control"] == "public, max-age=60"
+    # The edge function gives each viewer's copy a token for the new path that expires with
+    # the viewer's own (as the origin does when reached directly), and keeps that copy out of
+    # shared caches.
+    for url, answer in zip(urls, (first, second), strict=True):
         assert answer.status_code == 302
-        assert answer.headers["location"] == new
-        assert answer.headers["cache-control"] == "public, max-age=60"
+        assert answer.headers["location"] == sign_path_until(new, SIGNING_KEY.encode(), exp_of(url))
+        assert answer.headers["cache-control"] == "private, max-age=60"
     assert (first.headers[EDGE], second.headers[EDGE]) == ("MISS", "HIT")
     assert grew(before, after, REQUESTS, route=STREAM, status="302") == 1
     assert (played.status_code, played.headers[EDGE]) == (200, "MISS")
     assert frame_count(ffmpeg, played.content, tmp_path, "new.mp4") == 30
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="behind the CDN the origin never sees the viewer's token (the edge function strips "
-    "it, the shield vouches with X-Origin-Verify), so its 302 for an old version names the new "
-    "path without a token, the CDN caches that for 60 s, and the edge function refuses the "
-    "redirected request: 403 missing token",
-)
-def test_a_viewer_can_follow_the_redirect_of_an_old_signed_url(cdn: Cdn) -> None:
+def test_a_viewer_can_follow_the_redirect_of_an_old_signed_url(
+    cdn: Cdn, ffmpeg: str, tmp_path: Path
+) -> None:
+    """Old links (embedded players, bookmarks) keep working through the CDN: behind it the
+    origin never sees the viewer's token, so the redirect it gives and the CDN keeps names the
+    new path without one, and the edge function adds the viewer's own on the way out."""
     index = 5
-    split(cdn, index, float(cdn.clips[index]["start"]) + 0.5)
+    old = cdn.path(index)
+    start = float(cdn.clips[index]["start"])
+    kept, _ = split(cdn, index, start + 0.5)
+    new = path_of(kept["url"])
+    url = signed(old)
+    later = signed(old, ttl_s=1800)  # another viewer of the old link, with a later expiry
+    before = cdn.fleet()
     with cdn.viewer() as viewer:
-        answer = viewer.get(signed(cdn.path(index)), follow_redirects=True)
-    assert [r.status_code for r in answer.history] == [302]
+        answer = viewer.get(url, follow_redirects=True)
+        again = viewer.get(later, follow_redirects=True)  # both hops are edge hits
+        # A fresh URL for the new version gets the very same object.
+        fresh = viewer.get(signed(new))
+    after = cdn.fleet()
+
     assert answer.status_code == 200, answer.text
+    [redirect] = answer.history
+    assert redirect.status_code == 302
+    assert redirect.headers["cache-control"] == "private, max-age=60"
+    followed = str(answer.url)
+    assert path_of(followed) == new
+    assert exp_of(followed) == exp_of(url)  # the viewer's expiry, never a later one
+    assert (redirect.headers[EDGE], answer.headers[EDGE]) == ("MISS", "MISS")
+    assert again.status_code == 200, again.text
+    assert exp_of(str(again.url)) == exp_of(later)
+    assert [r.headers[EDGE] for r in (*again.history, again)] == ["HIT", "HIT"]
+    assert (fresh.status_code, fresh.headers[EDGE]) == (200, "HIT")
+    # The new version's bytes: the clip as cut after the edit, half a second long.
+    assert answer.content == again.content == fresh.content
+    assert frame_count(ffmpeg, answer.content, tmp_path, "followed.mp4") == 15
+    # The origins saw the old link once (the redirect) and the new one once (the clip).
+    assert grew(before, after, REQUESTS, route=STREAM, status="302") == 1
+    assert grew(before, after, REQUESTS, route=STREAM, status="200") == 1
+    assert grew(before, after, CUTS) == 1
 
 
 # -- 4. errors ---------------------------------------------------------------------------
@@ -623,7 +663,8 @@ def test_the_edge_refuses_bad_tokens_and_shares_one_object_between_good_ones(cdn
         after_refusals = cdn.fleet()
         first = viewer.get(good)
         # Another viewer: another token, and a query string of its own that is no key either.
-        second = viewer.get(signed(path, ttl_s=1200) + "&utm_source=mail")
+        other = signed(path, ttl_s=1200) + "&utm_source=mail"
+        second = viewer.get(other)
     after = cdn.fleet()
 
     for reason, answer in refused.items():
@@ -632,11 +673,12 @@ def test_the_edge_refuses_bad_tokens_and_shares_one_object_between_good_ones(cdn
         assert answer.headers["cache-control"] == "no-store"
         assert answer.headers["x-cache"].startswith("FunctionGeneratedResponse")
     # Refused at the edge: neither a cache layer nor an origin saw those requests. What the
-    # function let through reached the cache without its token, other parameters kept; the
-    # cache passed on neither.
+    # function let through reached the cache as the viewer sent it, token included (the
+    # viewer-response side needs it); the cache keyed on the path alone and passed on none of
+    # the query string.
     assert_answered(cdn.edge, path, MISS=1, HIT=1)
     assert_answered(cdn.shield, path, MISS=1)
-    assert cdn.edge.uris(path) == [path, path + "?utm_source=mail"]
+    assert cdn.edge.uris(path) == [good, other]
     assert cdn.shield.uris(path) == [path]
     assert grew(before, after_refusals, REQUESTS, route=STREAM) == 0
 

@@ -48,8 +48,13 @@ def test_media_behaviours_cache_by_path_and_check_tokens_at_the_edge() -> None:
         assert behaviour["CachePolicyId"] == CACHING_OPTIMIZED
         assert behaviour["OriginRequestPolicyId"] == CORS_S3_ORIGIN
         assert behaviour["Compress"] is False  # MP4 and JPEG do not compress; ranges must match
-    [function] = stream["FunctionAssociations"]["Items"]
-    assert function["EventType"] == "viewer-request"
+    # One function for both viewer events: it checks the token of each request, and gives the
+    # redirect of an old version (cached once for every viewer) each viewer's own token.
+    functions = stream["FunctionAssociations"]
+    assert functions["Quantity"] == len(functions["Items"]) == 2
+    events = {f["EventType"]: f["FunctionARN"] for f in functions["Items"]}
+    assert events.keys() == {"viewer-request", "viewer-response"}
+    assert len(set(events.values())) == 1
     assert "FunctionAssociations" not in thumbnail  # thumbnails are public
 
 

@@ -42,7 +42,7 @@ def test_the_distribution_is_complete_and_valid() -> None:
         for behaviour in config["CacheBehaviors"]["Items"]
         for function in behaviour.get("FunctionAssociations", {}).get("Items", [])
     ]
-    assert arns == [ARN]
+    assert arns == [ARN, ARN]  # the stream behaviour's viewer-request and viewer-response
     shape = (
         botocore.session.get_session()
         .get_service_model("cloudfront")
