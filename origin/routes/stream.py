@@ -50,11 +50,12 @@ async def stream_clip(request: Request) -> Response:
         raise HttpError(404, "no such clip version", cache_control=SHORT_MAX_AGE)
     if version < clip.version:
         location = clip_stream_path(clip)
+        cache_control = OLD_VERSION_CACHE
         if exp is not None:
             location = sign_path_until(location, state.settings.signing_key_list[0], int(exp))
-        return RedirectResponse(
-            location, status_code=302, headers={"Cache-Control": OLD_VERSION_CACHE}
-        )
+            # One viewer's token: no shared cache may hand it to another.
+            cache_control = OLD_VERSION_CACHE.replace("public", "private")
+        return RedirectResponse(location, status_code=302, headers={"Cache-Control": cache_control})
 
     # The settings choose the clip's form; the pool decides file or stream.
     settings = state.settings

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from origin.signing import sign_path
+from origin.signing import sign_path, sign_path_until
 from tests.conftest import Databases
 from tests.servers import Server, ServerFactory, register, start_server
 
@@ -174,3 +174,26 @@ def test_the_cdn_secret_stands_in_for_a_token(
         assert http.get(clip["url"], headers={"X-Origin-Verify": "edge-says-ok"}).status_code == 200
         assert http.get(clip["url"], headers={"X-Origin-Verify": "guess"}).status_code == 403
         assert http.get(clip["url"]).status_code == 403
+
+
+def test_an_old_versions_redirect_keeps_the_viewers_token_private(
+    database_url: str, sample_video: Path, server_factory: ServerFactory
+) -> None:
+    """Reached directly, the 302 carries a token for the new path with the same expiry:
+    one viewer's, so no shared cache may keep it. Through the CDN (no token) it is public."""
+    clip = register(database_url, sample_video, "--cuts", "10")["clips"][0]
+    server = server_factory(database_url, ORIGIN_SIGNING_KEY="k", ORIGIN_CDN_SECRET="edge")
+    with server.client() as http:
+        split = http.post(f"/api/clips/{clip['id']}/split", json={"at": 5})
+        assert split.status_code == 200, split.text
+        new_path = split.json()["changed"][0]["url"].split("?")[0]
+        old_path = clip["url"].split("?")[0]
+        exp = 4102444800
+        old = http.get(sign_path_until(old_path, b"k", exp), follow_redirects=False)
+        assert old.status_code == 302
+        assert old.headers["location"] == sign_path_until(new_path, b"k", exp)
+        assert old.headers["cache-control"] == "private, max-age=60"
+        via_cdn = http.get(old_path, headers={"X-Origin-Verify": "edge"}, follow_redirects=False)
+        assert via_cdn.status_code == 302
+        assert via_cdn.headers["location"] == new_path
+        assert via_cdn.headers["cache-control"] == "public, max-age=60"
