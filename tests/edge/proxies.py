@@ -26,8 +26,9 @@ from tests.edge.cloudfront_function import node_binary, write_function_module
 from tests.servers import free_port
 
 HERE = Path(__file__).resolve().parent
-NGINX_TEMPLATE = HERE / "cdn-cache.nginx.conf"
-EDGE_FUNCTION_SERVER = HERE / "edge_function_server.mjs"
+STAND_IN = HERE.parents[1] / "infra" / "cdn-stand-in"
+NGINX_TEMPLATE = STAND_IN / "nginx.conf.template"
+EDGE_FUNCTION_SERVER = STAND_IN / "edge-function-server.mjs"
 
 
 def nginx_binary() -> str:

@@ -3,7 +3,7 @@
     viewer (httpx)
       → edge function: node running infra/cloudfront/verify-token.js on each viewer request,
         and on each answer back to the viewer (CloudFront's viewer-response event)
-      → edge cache: nginx, CachingOptimized-like (tests/edge/cdn-cache.nginx.conf)
+      → edge cache: nginx, CachingOptimized-like (infra/cdn-stand-in/nginx.conf.template)
       → Origin Shield: a second nginx with the same caching
       → two `origin serve` replicas, taken in turn: one database, one clip store
 

@@ -1,6 +1,6 @@
 // The viewer stages of a CloudFront edge, for tests/edge/test_caching_proxy.py.
 //
-//   node edge_function_server.mjs <function.mjs> <listen port> <edge cache port>
+//   node edge-function-server.mjs <function.mjs> <listen port> <edge cache port>
 //
 // Every viewer request is turned into a CloudFront Function viewer-request event and given to the
 // real handler (infra/cloudfront/verify-token.js, keys filled in by
