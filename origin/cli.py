@@ -11,6 +11,7 @@ use, such as the job queue's procrastinate or the registration's probing.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import sys
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from db.errors import EditRefused, NotFound, SourceExists
 from db.tiling import to_time
-from origin.jobs.queue import QUEUES
+from origin.jobs import QUEUES
 from origin.settings import Settings, SettingsError, settings_help
 from origin.shapes import clip_json, source_json
 from origin.urls import DEFAULT_TTL_S, clip_stream_url
@@ -243,8 +244,15 @@ def cmd_db_stop(args: argparse.Namespace, settings: Settings) -> None:
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
     """Run the HTTP server."""
-    from origin.server import serve
-
+    # Loading the server makes tens of thousands of objects that live as long
+    # as it does: the cyclic collector would run about a hundred times while
+    # they load, and free nearly nothing (~13 ms of CPU here, before the first
+    # answer). It runs as usual from then on.
+    gc.disable()
+    try:
+        from origin.server import serve
+    finally:
+        gc.enable()
     serve(settings, host=args.host, port=args.port)
 
 

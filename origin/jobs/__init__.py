@@ -9,3 +9,6 @@
 - ``worker.py``: ``origin worker``, and the worker ``origin serve`` runs in
   process with ``ORIGIN_WORKER=inline``.
 """
+
+#: The queues jobs go to; ``origin worker`` takes them all unless told otherwise.
+QUEUES = ("warm", "export", "maintenance")

@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from db.records import ClipRecord
+from origin.jobs import QUEUES
 
 if TYPE_CHECKING:
     from procrastinate import App
 
 log = structlog.get_logger("origin.jobs")
 
-QUEUES = ("warm", "export", "maintenance")
 #: Warm jobs for the clips an edit changed run before those of their neighbours.
 CHANGED_PRIORITY = 10
 NEIGHBOUR_PRIORITY = 0

@@ -18,8 +18,9 @@ import structlog
 
 from db.connection import create_pool
 from origin.database import resolve_dsn
+from origin.jobs import QUEUES
 from origin.jobs.maintenance import STALLED_AFTER_HEARTBEATS
-from origin.jobs.queue import QUEUES, JobQueue
+from origin.jobs.queue import JobQueue
 from origin.jobs.runtime import JobRuntime
 from origin.logs import configure_logging
 from origin.metrics import Metrics
