@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from importlib import resources
 
-from procrastinate.schema import SchemaManager
-
 from db.connection import Connection
 
 #: The job queue's tables (procrastinate), recorded like one of our migrations.
@@ -50,6 +48,10 @@ async def migrate(conn: Connection) -> list[str]:
         if JOB_QUEUE_SCHEMA not in done:
             async with conn.transaction():
                 if await conn.fetchval("SELECT to_regclass('procrastinate_jobs')") is None:
+                    # Loaded only here: a migrated database (every start of a
+                    # server on the private cluster) never loads procrastinate.
+                    from procrastinate.schema import SchemaManager
+
                     await conn.execute(SchemaManager.get_schema())
                 await conn.execute(
                     "INSERT INTO schema_migrations (name) VALUES ($1)", JOB_QUEUE_SCHEMA

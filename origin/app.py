@@ -33,7 +33,6 @@ from origin.live import ClipEvents
 from origin.loop_lag import watch_loop_lag
 from origin.metrics import Metrics
 from origin.observe import RequestObserver
-from origin.registration import source_resolver
 from origin.routes import (
     api,
     assets,
@@ -49,7 +48,7 @@ from origin.routes import (
 from origin.settings import Settings
 from origin.startup import Deferred, Startup
 from origin.state import AppState
-from origin.wiring import build_clip_pool, prepare_store, store_is_s3
+from origin.wiring import build_clip_pool, prepare_store, source_resolver, store_is_s3
 from pool.clip_pool import ClipPool
 from pool.errors import RunFailed
 from pool.ffmpeg_binary import Ffmpeg, FfmpegNotFound, check_ffmpeg

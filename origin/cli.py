@@ -90,7 +90,8 @@ def _parse_cuts(raw: str) -> list[Decimal]:
 
 async def cmd_sources_add(conn: Connection, args: argparse.Namespace, settings: Settings) -> None:
     from origin.jobs.app import job_queue
-    from origin.registration import register_source, source_resolver
+    from origin.registration import register_source
+    from origin.wiring import source_resolver
     from pool.ffmpeg_binary import find_ffmpeg
 
     registered = await register_source(

@@ -19,7 +19,7 @@ async def resolve_dsn(settings: Settings) -> str:
     """
     if settings.database_url:
         return settings.database_url
-    from db.migrate import migrate  # brings procrastinate's schema, and so procrastinate
+    from db.migrate import migrate  # only the private cluster is migrated at start-up
 
     cluster = private_cluster(settings.home)
     admin_dsn = await anyio.to_thread.run_sync(cluster.ensure_running)

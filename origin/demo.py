@@ -15,9 +15,10 @@ from db.embedded import private_cluster
 from db.records import ClipRecord, SourceRecord
 from origin.database import resolve_dsn
 from origin.jobs.app import job_queue
-from origin.registration import register_source, source_resolver
+from origin.registration import register_source
 from origin.server import serve
 from origin.settings import Settings
+from origin.wiring import source_resolver
 from pool.ffmpeg_binary import find_ffmpeg
 from pool.sources.sample import make_sample
 

@@ -6,16 +6,18 @@ import asyncio
 import re
 import time
 import uuid
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from origin.metrics import Metrics
-from pool.cutting.smart_cut import SmartCutReport
-from pool.cutting.smart_plan import SmartCutUnsupported
 from pool.process import RunResult
 from pool.request import ClipRequest
+
+if TYPE_CHECKING:
+    from pool.cutting.smart_cut import SmartCutReport
+    from pool.cutting.smart_plan import SmartCutUnsupported
 
 log = structlog.get_logger("origin")
 
@@ -178,6 +180,8 @@ class RunObserver:
         """Called by the clip pool after every smart cut, done or given up."""
         m = self.metrics
         fields = _clip_fields(request)
+        from pool.cutting.smart_plan import SmartCutUnsupported  # loaded by the cut
+
         if isinstance(outcome, SmartCutUnsupported):
             m.smartcut_fallbacks.labels(outcome.reason).inc()
             log.warning("smart_cut_fallback", reason=outcome.reason, detail=str(outcome), **fields)

@@ -20,7 +20,6 @@ from db.connection import Connection
 from db.records import ClipRecord, SourceRecord
 from db.sources import NewSource, add_source
 from db.tiling import boundaries_every, boundaries_from_cuts, to_time
-from origin.settings import Settings
 from pool.cutting.assess import SourcePrecision, assess_source
 from pool.sources.locations import Source, SourceResolver, SourceStat
 from pool.sources.probe import ProbeError, ProbeResult, probe
@@ -49,14 +48,6 @@ class Registration:
     source: SourceRecord
     clips: list[ClipRecord]
     warnings: list[str]
-
-
-def source_resolver(settings: Settings) -> SourceResolver:
-    """How this deployment reaches sources; presigned URLs outlive the longest run."""
-    return SourceResolver(
-        s3_endpoint_url=settings.s3_endpoint_url,
-        presign_ttl_s=int(settings.stream_timeout_s) + 60,
-    )
 
 
 def refuse_unservable(facts: ProbeResult) -> None:

@@ -12,8 +12,16 @@ from origin.observe import RunObserver
 from origin.settings import Settings
 from pool.clip_pool import ClipPool
 from pool.cuts import FfmpegBinary
-from pool.sources.locations import s3_client
+from pool.sources.locations import SourceResolver, s3_client
 from pool.store import open_store
+
+
+def source_resolver(settings: Settings) -> SourceResolver:
+    """How this deployment reaches sources; presigned URLs outlive the longest run."""
+    return SourceResolver(
+        s3_endpoint_url=settings.s3_endpoint_url,
+        presign_ttl_s=int(settings.stream_timeout_s) + 60,
+    )
 
 
 def store_is_s3(settings: Settings) -> bool:

@@ -19,13 +19,11 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pool.argv import PIPE_OUTPUT, build_clip_argv
 from pool.cache import ClipCache
 from pool.coalesce import Flight
-from pool.cutting.editlist import trim_presentation
-from pool.cutting.smart_cut import SmartCut, SmartCutReport, prepare
-from pool.cutting.smart_plan import SmartCutUnsupported
 from pool.errors import RunFailed, RunTimeout, SourceUnavailable, scrub
 from pool.mp4.boxes import Mp4Error
 from pool.process import FfmpegProcess, Outcome, RunResult, await_uncancellable
@@ -33,6 +31,10 @@ from pool.request import ClipRequest
 from pool.slots import Claim, Slots
 from pool.sources.locations import SourceError
 from pool.stream import Channel, Tee
+
+if TYPE_CHECKING:
+    from pool.cutting.smart_cut import SmartCut, SmartCutReport
+    from pool.cutting.smart_plan import SmartCutUnsupported
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +128,11 @@ class Cutter:
         self, flight: Flight[Path | None], request: ClipRequest, temp: Path, ffmpeg: str
     ) -> bool:
         """Smart-cut the clip into ``temp``; False if it must be stream-copied instead."""
+        # The cutting code (MP4 index, writer, smart-cut planning) loads with the
+        # first cut, not when the server starts.
+        from pool.cutting.smart_cut import prepare
+        from pool.cutting.smart_plan import SmartCutUnsupported
+
         work: list[Path] = []
 
         def work_file() -> Path:
@@ -221,6 +228,8 @@ class Cutter:
         """
         if request.mode != "file":
             return
+        from pool.cutting.editlist import trim_presentation  # with the first copy cut
+
         # The file is written again in a thread that cannot be interrupted: wait
         # for it even when cancelled, so it never recreates a discarded temp.
         trimming = asyncio.ensure_future(

@@ -24,9 +24,8 @@ from origin.jobs.queue import JobQueue
 from origin.jobs.runtime import JobRuntime
 from origin.logs import configure_logging
 from origin.metrics import Metrics
-from origin.registration import source_resolver
 from origin.settings import Settings
-from origin.wiring import build_clip_pool, prepare_store
+from origin.wiring import build_clip_pool, prepare_store, source_resolver
 from pool.ffmpeg_binary import find_ffmpeg
 
 if TYPE_CHECKING:

@@ -3,14 +3,15 @@
 A name carries the first 12 hex digits of its file's SHA-256
 (``review.3f2a9c1b7d44.js``): a new release changes the name, so browsers and
 the CDN may keep every name forever (``immutable``). The files are read once,
-at import; the pages link them through :data:`ASSET_URLS`.
+by the first request that needs them (not at start-up); the pages link them
+through :func:`asset_urls`.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
-from importlib import resources
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -30,7 +31,10 @@ class Asset:
     etag: str
 
 
+@functools.cache
 def _load() -> tuple[dict[str, Asset], dict[str, str]]:
+    from importlib import resources
+
     by_name: dict[str, Asset] = {}
     urls: dict[str, str] = {}
     for file in (resources.files("origin") / "static").iterdir():
@@ -45,12 +49,14 @@ def _load() -> tuple[dict[str, Asset], dict[str, str]]:
     return by_name, urls
 
 
-_ASSETS, ASSET_URLS = _load()
+def asset_urls() -> dict[str, str]:
+    """Each file's URL by its plain name: ``review.js`` → ``/assets/review.<hash>.js``."""
+    return _load()[1]
 
 
 async def asset(request: Request) -> Response:
     """GET /assets/{name}: a hashed static file, or 404."""
-    found = _ASSETS.get(request.path_params["name"])
+    found = _load()[0].get(request.path_params["name"])
     if found is None:
         raise HttpError(404, "no such asset", cache_control=SHORT_MAX_AGE)
     headers = {"Cache-Control": IMMUTABLE, "ETag": found.etag}

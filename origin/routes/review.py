@@ -7,8 +7,8 @@ through the JSON API, so the page shows exactly what API clients see.
 
 from __future__ import annotations
 
+import functools
 import html
-from importlib import resources
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
@@ -18,22 +18,28 @@ from db import sources as source_store
 from db.records import ClipRecord, SourceRecord
 from origin.db_access import connection
 from origin.errors import SHORT_MAX_AGE
-from origin.routes.assets import ASSET_URLS
+from origin.routes.assets import asset_urls
 from origin.routes.sources import requested_source
 from origin.shapes import source_file_name
 from origin.state import app_state
 from origin.urls import clip_thumbnail_path
 
-_TEMPLATES = resources.files("origin") / "templates"
-_INDEX = (_TEMPLATES / "index.html").read_text(encoding="utf-8")
-_SOURCE = (_TEMPLATES / "source.html").read_text(encoding="utf-8")
 _NO_STORE = {"Cache-Control": "no-store"}
+
+
+@functools.cache
+def _template(name: str) -> str:
+    """A page template, read by the first request for it (not at start-up)."""
+    from importlib import resources
+
+    return (resources.files("origin") / "templates" / name).read_text(encoding="utf-8")
 
 
 def _fill(template: str, **values: str) -> str:
     """Replace ``{{name}}`` placeholders; values are HTML already (escape before)."""
-    page = template.replace("{{css}}", ASSET_URLS["review.css"])
-    page = page.replace("{{js}}", ASSET_URLS["review.js"])
+    urls = asset_urls()
+    page = _template(template).replace("{{css}}", urls["review.css"])
+    page = page.replace("{{js}}", urls["review.js"])
     for name, value in values.items():
         page = page.replace("{{" + name + "}}", value)
     return page
@@ -90,11 +96,13 @@ async def index(request: Request) -> Response:
     cards = "".join(_card(s, firsts.get(s.id)) for s in sources)
     if not cards:
         cards = '<li class="empty">No sources yet: <code>origin sources add FILE</code></li>'
-    return HTMLResponse(_fill(_INDEX, cards=cards), headers=_NO_STORE)
+    return HTMLResponse(_fill("index.html", cards=cards), headers=_NO_STORE)
 
 
 async def source_page(request: Request) -> Response:
     """GET /review/sources/{id} — one source's clips: player, timeline, editing."""
     source = await requested_source(request, app_state(request), cache_control=SHORT_MAX_AGE)
-    page = _fill(_SOURCE, source_id=str(source.id), title=html.escape(source_file_name(source.uri)))
+    page = _fill(
+        "source.html", source_id=str(source.id), title=html.escape(source_file_name(source.uri))
+    )
     return HTMLResponse(page, headers=_NO_STORE)
