@@ -135,7 +135,7 @@ def create_app(settings: Settings) -> Starlette:
         if store_is_s3(settings):
             client = partial(asyncio.to_thread, prepare_store, settings)
             first.append(Deferred("s3 client", client, fatal=True))
-        startup = Startup(first, [jobs])
+        startup = Startup(first, [jobs], quiet=lambda: clip_pool.status().in_flight == 0)
         clip_events = ClipEvents(dsn, timeout_s=settings.db_timeout_s, metrics=metrics)
         clip_events.start()  # does not wait for the database
         app.state.origin = AppState(

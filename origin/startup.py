@@ -6,15 +6,18 @@ pool, the clip pool and its cache) and uvicorn listens right after. What the
 first requests may not need, or can wait for, is a :class:`Deferred`:
 started by :meth:`Startup.begin` once the server listens (origin/server.py)
 and awaited by whoever needs it first, which starts it if nothing has yet.
-They start in two stages, so that the second's loading does not compete
-for the CPU (and the GIL) with what a first clip request waits for:
+Loading modules in a thread competes for the GIL with the event loop, so the
+parts start in stages, out of the way of the requests that woke the server:
 
-1. finding and checking ffmpeg (``ffmpeg -version``): clip and thumbnail
-   answers, cuts and ``/readyz`` wait for it; and an S3 clip store's client
-   (boto3, loaded in a thread), which a first clip's store lookup waits for;
-2. then the job queue (procrastinate and psycopg, loaded in a thread): edits
-   and exports wait for it; then the queue-depth gauge and, with
-   ``ORIGIN_WORKER=inline``, the worker start.
+1. :data:`FIRST_STAGE_AFTER_S` after listening (the requests already queued
+   are read first): finding and checking ffmpeg (``ffmpeg -version``), which
+   clip and thumbnail answers, cuts and ``/readyz`` wait for; and an S3 clip
+   store's client (boto3, loaded in a thread), which a first clip's store
+   lookup waits for;
+2. once the first stage is done and no clip is being cut (or after
+   :data:`QUIET_WAIT_MAX_S`): the job queue (procrastinate and psycopg,
+   loaded in a thread), which edits and exports wait for; then the
+   queue-depth gauge and, with ``ORIGIN_WORKER=inline``, the worker start.
 
 A *fatal* part that fails (no runnable ffmpeg) stops the server: it could
 never answer a clip.
@@ -34,6 +37,13 @@ log = structlog.get_logger("origin.startup")
 T = TypeVar("T")
 OnFatal = Callable[[BaseException], None]
 
+#: The first stage starts this long after the server listens.
+FIRST_STAGE_AFTER_S = 0.05
+#: A later stage waits for the server to be quiet (checked this often) …
+QUIET_POLL_S = 0.1
+#: … but no longer than this.
+QUIET_WAIT_MAX_S = 10.0
+
 
 class Deferred(Generic[T]):
     """One piece of start-up, built once in a task of its own, awaited by whoever needs it."""
@@ -45,15 +55,16 @@ class Deferred(Generic[T]):
         self._task: asyncio.Future[T] | None = None
         self._on_fatal: OnFatal | None = None
 
-    def start(self, on_fatal: OnFatal | None = None) -> None:
-        """Start building it (once); a fatal failure is then reported to ``on_fatal``."""
-        if on_fatal is not None:
-            self._on_fatal = on_fatal
+    def watch(self, on_fatal: OnFatal) -> None:
+        """Report a fatal failure to ``on_fatal``, even one that has happened already."""
+        self._on_fatal = on_fatal
+        self._report()
+
+    def start(self) -> None:
+        """Start building it, unless it has been started."""
         if self._task is None:
             self._task = asyncio.ensure_future(self._build())
             self._task.add_done_callback(self._finished)
-        elif on_fatal is not None and self._failure() is not None:
-            self._report()  # it failed before anyone was listening for that
 
     async def get(self) -> T:
         """The built value, once it is; raises what building it raised.
@@ -105,24 +116,44 @@ class Deferred(Generic[T]):
 
 
 class Startup:
-    """The deferred parts of one server's start-up, in stages: the parts of a stage
-    start together, once every part of the stage before has been built or has failed."""
+    """The deferred parts of one server's start-up, in stages (see the module docstring).
 
-    def __init__(self, *stages: Sequence[Deferred[Any]]) -> None:
+    ``quiet`` says whether the server is quiet enough for a later stage to start.
+    """
+
+    def __init__(
+        self, *stages: Sequence[Deferred[Any]], quiet: Callable[[], bool] = lambda: True
+    ) -> None:
         self.stages = stages
+        self._quiet = quiet
         self._task: asyncio.Task[None] | None = None
 
     def begin(self, on_fatal: OnFatal | None = None) -> None:
         """Start the stages (the server listens now); ``on_fatal`` hears of a fatal failure."""
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(on_fatal))
+        if self._task is not None:
+            return
+        if on_fatal is not None:
+            for stage in self.stages:
+                for part in stage:
+                    part.watch(on_fatal)
+        self._task = asyncio.create_task(self._run())
 
-    async def _run(self, on_fatal: OnFatal | None) -> None:
-        for stage in self.stages:
+    async def _run(self) -> None:
+        await asyncio.sleep(FIRST_STAGE_AFTER_S)
+        for number, stage in enumerate(self.stages):
+            if number:
+                await self._until_quiet()
             for part in stage:
-                part.start(on_fatal)
+                part.start()
             for part in stage:
                 await part.settled()
+
+    async def _until_quiet(self) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + QUIET_WAIT_MAX_S
+        # Polled: the clip pool has no event for "idle", and this runs once per process.
+        while not self._quiet() and loop.time() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(QUIET_POLL_S)
 
     async def cancel(self) -> None:
         """Stop the parts still being built (and the stages not started)."""
