@@ -16,6 +16,12 @@ A connection that failed while in use is terminated, never handed back to
 the pool: asyncpg can be left mid-protocol by a server that dies between two
 messages ("cannot switch to state 12; another operation (2) is in progress"),
 and the next request must not inherit that state.
+
+A pooled connection that died while idle, unnoticed (the machine was
+suspended, a NAT forgot it), is not an outage: the pool checks connections
+that sat idle before handing them out and replaces dead ones before the
+block runs (db.connection.Pool), so no request sees it and nothing is
+counted here; the pool logs ``db_connection_stale`` instead.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from typing import Literal
 import asyncpg
 import structlog
 
-from db.connection import Connection
+from db.connection import Connection, terminate
 from origin.errors import HttpError
 from origin.state import AppState
 
@@ -79,7 +85,7 @@ async def connection(state: AppState) -> AsyncIterator[Connection]:
             try:
                 yield conn
             except _UNAVAILABLE:
-                conn.terminate()
+                terminate(conn)
                 raise
     except _UNAVAILABLE as exc:
         kind = _kind(exc, acquired=acquired)

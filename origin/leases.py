@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import structlog
 
 from db import leases
+from db.connection import Pool
 from pool.process import await_uncancellable
 
 log = structlog.get_logger("origin")
@@ -29,7 +30,7 @@ T = TypeVar("T")
 class PgCutLeases:
     """Leases held under this process's own name, for ``ttl_s`` at the most."""
 
-    def __init__(self, db_pool: Any, *, ttl_s: float, timeout_s: float) -> None:
+    def __init__(self, db_pool: Pool, *, ttl_s: float, timeout_s: float) -> None:
         self._db_pool = db_pool
         self._ttl_s = ttl_s
         self._timeout_s = timeout_s

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from starlette.requests import Request
 
+from db.connection import Pool
 from origin.clip_rows import ClipRows
 from origin.frames import FrameTimesCache
 from origin.jobs.queue import JobQueue
@@ -25,7 +25,7 @@ class AppState:
 
     settings: Settings
     ffmpeg: Deferred[Ffmpeg]  # found and checked once the server listens
-    db_pool: Any  # asyncpg.Pool; asyncpg has no type information
+    db_pool: Pool  # asyncpg's, checking idle connections before use
     clip_pool: ClipPool
     metrics: Metrics
     sources: SourceResolver
