@@ -14,6 +14,7 @@ from procrastinate import App, PsycopgConnector, RetryStrategy
 
 from origin.jobs.exports import export_clip
 from origin.jobs.maintenance import maintenance
+from origin.jobs.pg_pool import sweeping_pool
 from origin.jobs.queue import JobQueue
 from origin.jobs.tasks import warm_clip
 from origin.settings import Settings
@@ -36,7 +37,10 @@ def maintenance_cron(every_s: int) -> str:
 
 def build_job_app(dsn: str, settings: Settings) -> App:
     """The app for ``dsn``; open it (``open_async``) before deferring or working."""
-    app = App(connector=PsycopgConnector(conninfo=dsn, min_size=0, max_size=4, timeout=10))
+    connector = PsycopgConnector(
+        conninfo=dsn, min_size=0, max_size=4, timeout=10, pool_factory=sweeping_pool
+    )
+    app = App(connector=connector)
     app.task(name="warm_clip", queue="warm", pass_context=True, retry=WARM_RETRY)(warm_clip)
     app.task(name="export_clip", queue="export", pass_context=True, retry=EXPORT_RETRY)(export_clip)
     tick = app.task(

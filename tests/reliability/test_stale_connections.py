@@ -28,6 +28,8 @@ import pytest
 
 import db.connection
 from db.connection import IDLE_CHECK_S, create_pool
+from origin.jobs.app import job_queue
+from origin.settings import Settings
 from tests.conftest import run_async
 from tests.relay import Relay
 from tests.servers import Server, ServerFactory, json_lines, register, scrape, value
@@ -248,3 +250,29 @@ async def test_a_connection_used_moments_ago_is_handed_out_unchecked(database_ur
                 assert await conn.fetchval("SELECT 1") == 1
         finally:
             await pool.close()
+
+
+@pytest.mark.anyio
+async def test_deferring_jobs_after_the_backends_died_waits_for_no_backoff(
+    database_url: str, tmp_path: Path
+) -> None:
+    """procrastinate's psycopg pool checks every connection it hands out, but backs
+    off (1 s, 2 s, 4 s) between dead ones: with four, a defer took seconds."""
+    settings = Settings(clip_store=str(tmp_path / "store"))
+    async with job_queue(database_url, settings) as jobs:
+        pool = jobs.app.connector.pool  # type: ignore[attr-defined]
+
+        async def hold() -> None:
+            async with pool.connection() as conn:
+                await conn.execute("SELECT pg_sleep(0.2)")
+
+        await asyncio.gather(*(hold() for _ in range(4)))
+        assert pool.get_stats()["pool_size"] == 4
+        # The connections notice nothing: psycopg reads nothing while idle.
+        assert await asyncio.to_thread(terminate_backends, database_url) >= 4
+        started = time.monotonic()
+        job_id = await jobs.export(12345)
+        took_s = time.monotonic() - started
+        assert job_id > 0
+        assert (await jobs.depth())[("export", "todo")] == 1
+    assert took_s < 0.5, took_s
