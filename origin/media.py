@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import functools
 import math
@@ -100,6 +101,14 @@ def keyframe_at_or_before(keyframes: Sequence[float], t: Decimal) -> Decimal | N
     return None if index == 0 else to_time(keyframes[index - 1])
 
 
+async def prepare_source(sources: SourceResolver, uri: str) -> None:
+    """Before :func:`clip_request` on the event loop: make what opening the source
+    needs, in a thread, if it is not made yet (the S3 client; boto3 loads for a
+    few hundred ms, which no other request should wait for)."""
+    if not sources.ready(uri):
+        await asyncio.to_thread(sources.prepare, uri)
+
+
 def clip_request(
     clip: ClipRecord,
     source: SourceRecord,
@@ -107,7 +116,10 @@ def clip_request(
     sources: SourceResolver,
     precision: Precision = "editlist",
 ) -> ClipRequest:
-    """What the pool needs to cut ``clip``; the pool refuses a source whose bytes changed."""
+    """What the pool needs to cut ``clip``; the pool refuses a source whose bytes changed.
+
+    Blocks while an S3 client is made: :func:`prepare_source` first.
+    """
     try:
         location = sources.open(source.uri)
     except SourceError as exc:
@@ -212,6 +224,7 @@ async def serve_clip(
     call to the pool; pool failures become their status codes.
     """
     try:
+        await prepare_source(state.sources, found.source.uri)
         wanted = clip_request(found.clip, found.source, form, state.sources, precision)
         etag = clip_etag(wanted.cache_key, await ffmpeg_version(state))
         answer = await _answer_without_cutting(

@@ -23,7 +23,7 @@ from db.errors import NotFound
 from db.records import ClipRecord, SourceRecord
 from origin.jobs.queue import JobQueue
 from origin.jobs.runtime import JobRuntime, recorded
-from origin.media import clip_request
+from origin.media import clip_request, prepare_source
 from origin.settings import Settings
 from pool.clip_pool import FetchedFile
 from pool.errors import PoolError, Saturated
@@ -83,6 +83,7 @@ async def _write_export(runtime: JobRuntime, export: export_store.ExportRecord) 
             "was exported: export it again"
         )
     settings = runtime.settings
+    await prepare_source(runtime.sources, source.uri)
     wanted = clip_request(clip, source, "file", runtime.sources, settings.precision)
     fetched = await _fetch(runtime, wanted)
     pool = runtime.clip_pool

@@ -19,7 +19,7 @@ from db import clips as clip_store
 from db.errors import NotFound
 from db.records import ClipRecord
 from origin.jobs.runtime import JobRuntime, recorded
-from origin.media import clip_request
+from origin.media import clip_request, prepare_source
 from origin.urls import clip_stream_url
 from pool.errors import Preempted
 
@@ -41,6 +41,7 @@ async def warm_clip(runtime: JobRuntime, clip_id: int, version: int) -> str:
             return "skipped"
     if clip.version != version:
         return "skipped"  # superseded: the edit deferred a job for the new version
+    await prepare_source(runtime.sources, source.uri)
     wanted = clip_request(clip, source, settings.stream_mode, runtime.sources, settings.precision)
     started = time.monotonic()
     while True:

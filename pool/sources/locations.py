@@ -10,7 +10,6 @@ through :class:`SourceResolver`.
 
 from __future__ import annotations
 
-import functools
 import os
 import threading
 from dataclasses import dataclass
@@ -173,17 +172,25 @@ class S3Source:
 
 
 _S3_CLIENT_LOCK = threading.Lock()
+_S3_CLIENTS: dict[str | None, Any] = {}
 
 
 def s3_client(endpoint_url: str | None) -> Any:
     """The S3 client for ``endpoint_url``, made on first use and shared by every source
-    and store; any thread may be first (boto3's default session is not thread-safe)."""
-    with _S3_CLIENT_LOCK:
-        return _s3_client(endpoint_url)
+    and store; any thread may be first (boto3's default session is not thread-safe).
+
+    The first call blocks for a few hundred ms (boto3 loads): keep it off an event loop.
+    """
+    client = _S3_CLIENTS.get(endpoint_url)
+    if client is None:
+        with _S3_CLIENT_LOCK:
+            client = _S3_CLIENTS.get(endpoint_url)
+            if client is None:
+                client = _S3_CLIENTS[endpoint_url] = _make_s3_client(endpoint_url)
+    return client
 
 
-@functools.cache
-def _s3_client(endpoint_url: str | None) -> Any:
+def _make_s3_client(endpoint_url: str | None) -> Any:
     import boto3
     from botocore.config import Config
 
@@ -204,6 +211,15 @@ class SourceResolver:
 
     s3_endpoint_url: str | None = None
     presign_ttl_s: int = 900
+
+    def ready(self, uri: str) -> bool:
+        """False when :meth:`open` would block first: an S3 URI before the S3 client exists."""
+        return not uri.startswith("s3://") or self.s3_endpoint_url in _S3_CLIENTS
+
+    def prepare(self, uri: str) -> None:
+        """Make what :meth:`open` needs for ``uri`` (the S3 client); blocks, run it in a thread."""
+        if uri.startswith("s3://"):
+            s3_client(self.s3_endpoint_url)
 
     def open(self, uri: str) -> Source:
         """Resolve a path, ``file://`` URI or ``s3://bucket/key`` to a Source."""
