@@ -4,6 +4,10 @@
   raw ffmpeg, a full re-encode and nginx's mp4 module; writes the whole page.
 - ``python -m bench.responsiveness``: cheap answers while the pool is saturated;
   writes its own marked section of the page.
+- ``python -m bench.warming``: first plays after an edit and cuts per clip version
+  with background warming; its own section.
+- ``python -m bench.cold_start``: a fresh ``origin serve``'s start to its first
+  answers (scale to zero); its own section.
 - contenders/: one page per contender of the latency benchmark.
 - saturation/: the responsiveness benchmark's clients, phases and /proc readings.
 - runner/: what both run on: servers, the source, timed fetches, statistics.

@@ -6,4 +6,5 @@
 - :mod:`~bench.report.breakdown`: its "where the time goes" tables and smart-cut section.
 - :mod:`~bench.report.responsiveness`: the section that ``bench.responsiveness`` writes.
 - :mod:`~bench.report.warming`: the section that ``bench.warming`` writes.
+- :mod:`~bench.report.cold_start`: the section that ``bench.cold_start`` writes.
 """

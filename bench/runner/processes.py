@@ -48,20 +48,29 @@ def _wait_listening(port: int, process: subprocess.Popen[bytes], log: Path, path
 
 
 @contextlib.contextmanager
-def background(
-    argv: Sequence[str], *, port: int, log: Path, ready_path: str, env: Mapping[str, str]
-) -> Iterator[None]:
-    """Run a server until the block ends; it is ready once ``ready_path`` answers 200."""
+def spawned(
+    argv: Sequence[str], *, log: Path, env: Mapping[str, str]
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run ``argv`` (output to ``log``) until the block ends; then stop it (TERM, then KILL)."""
     with log.open("wb") as out:
         # Its own session: a Ctrl-C reaches only us, and we stop it in order.
         process = subprocess.Popen(
             argv, stdout=out, stderr=subprocess.STDOUT, env=dict(env), start_new_session=True
         )
     try:
-        _wait_listening(port, process, log, ready_path)
-        yield
+        yield process
     finally:
         _stop(process)
+
+
+@contextlib.contextmanager
+def background(
+    argv: Sequence[str], *, port: int, log: Path, ready_path: str, env: Mapping[str, str]
+) -> Iterator[None]:
+    """Run a server until the block ends; it is ready once ``ready_path`` answers 200."""
+    with spawned(argv, log=log, env=env) as process:
+        _wait_listening(port, process, log, ready_path)
+        yield
 
 
 def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
