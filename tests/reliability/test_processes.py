@@ -59,10 +59,22 @@ def wait_for_no_ffmpeg(server: Server, within_s: float) -> float:
     return time.monotonic() - started
 
 
+def _cutting(pid: int) -> bool:
+    """True for a cutting run (it reads a source, ``-i``), as the wrapper counts runs."""
+    try:
+        return b"-i" in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+
+
 def wait_for_ffmpeg(server: Server, within_s: float = 10) -> list[int]:
-    """PIDs of the server's ffmpeg children, once there is at least one."""
+    """PIDs of the server's cutting ffmpeg runs, once there is at least one.
+
+    Not its ``ffmpeg -version`` check, which a server runs once it listens,
+    maybe right as a test's first request comes in.
+    """
     deadline = time.monotonic() + within_s
-    while not (children := ffmpeg_children(server.process.pid)):
+    while not (children := [p for p in ffmpeg_children(server.process.pid) if _cutting(p)]):
         assert time.monotonic() < deadline, "ffmpeg never started"
         time.sleep(0.02)
     return children
