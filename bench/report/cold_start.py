@@ -172,15 +172,13 @@ def render(results: Results, elapsed_s: float) -> str:
     )
 
 
-#: This benchmark at commit 2610194, before issue 15: medians of 7, two runs on this
-#: machine (2026-11-30 03:04 and 03:46 UTC), shared with other test runs.
+#: This benchmark at commit 2610194, before issue 15 (7 runs, 2026-11-30 04:10 UTC).
 BEFORE = (
-    "(at commit 2610194, two runs' medians) `/healthz` 401-459 ms, `/readyz` 431-490 ms, "
-    "with `ORIGIN_WORKER=inline` 438 ms and 470 ms, the first clip's last byte 883 ms-1.00 s "
-    "(request → last byte 488-545 ms, as long as the second clip's), `/healthz` without "
-    "`DATABASE_URL` 442-476 ms, `import origin.app` 312-341 ms and `import origin.cli, "
-    "origin.server` 321-377 ms (764 modules; procrastinate, psycopg, httpx and tqdm among "
-    "them)"
+    "at commit 2610194 (medians of 7): `/healthz` 420 ms, `/readyz` 445 ms (with "
+    "`ORIGIN_WORKER=inline` 421 ms and 451 ms), the first clip's first byte 834 ms and last "
+    "byte 841 ms (request → last byte 441 ms; the second clip 450 ms), `/healthz` without "
+    "`DATABASE_URL` 450 ms, `import origin.app` 324 ms, `import origin.cli, origin.server` "
+    "309 ms (764 modules; procrastinate, psycopg, httpx and tqdm among them)"
 )
 
 
