@@ -28,6 +28,7 @@ bench: setup
 	$(BIN)/python -m bench.clip_latency
 	$(BIN)/python -m bench.responsiveness
 	$(BIN)/python -m bench.warming
+	$(BIN)/python -m bench.cold_start
 
 # The production image, built from the Dockerfile with podman (no daemon, no registry).
 image:
