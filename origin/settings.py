@@ -120,6 +120,10 @@ SETTINGS: tuple[Setting, ...] = (
             "idle expiry of a cached clip"),
     Setting("ORIGIN_CACHE_MIN_FREE_BYTES", "cache_min_free_bytes", _non_negative_int, 500 * MiB,
             "keep at least this much disk free", "500 MiB"),
+    Setting("ORIGIN_INDEX_CACHE_MAX_BYTES", "index_cache_max_bytes", _positive_int, 64 * MiB,
+            "memory bound on the sample indexes of recent sources (a two-hour source: ~15 MiB); "
+            "the built indexes are also kept on disk under the cache directory's indexes/, "
+            "up to 4 times this", "64 MiB"),
     Setting("ORIGIN_CLIP_STORE", "clip_store", _text, None,
             "shared clip store behind every replica's cache: a directory or "
             "s3://bucket/prefix; 'none' turns it (and warming) off", "$ORIGIN_HOME/store"),
@@ -181,6 +185,7 @@ class Settings:
     cache_max_bytes: int = 1024 * MiB
     cache_ttl_s: float = 900.0
     cache_min_free_bytes: int = 500 * MiB
+    index_cache_max_bytes: int = 64 * MiB
     clip_store: str | None = None
     store_max_bytes: int = 20 * 1024 * MiB
     store_grace_s: float = 600.0

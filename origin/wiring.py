@@ -65,6 +65,7 @@ def build_clip_pool(
         on_smart_cut=run_observer.smart_cut,
         smart_max_reencode_s=settings.smart_max_reencode_s,
         ffmpeg_nice=settings.ffmpeg_nice,
+        index_cache_max_bytes=settings.index_cache_max_bytes,
         store=store,
         # A smart cut may take two runs, then the upload: a lease outlives all of it.
         leases=PgCutLeases(

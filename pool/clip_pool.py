@@ -35,6 +35,7 @@ from typing import Literal
 from pool.cache import ClipCache
 from pool.coalesce import Flight, SingleFlight
 from pool.cuts import Cutter, FfmpegBinary, RunObserver, SmartCutObserver
+from pool.cutting.source_samples import INDEXES
 from pool.errors import CacheFull, PoolClosed, Preempted, RunFailed
 from pool.fleet import CutLeases, Fleet
 from pool.process import Outcome
@@ -110,6 +111,7 @@ class ClipPool:
         ffmpeg_nice: int = 0,
         store: ClipStore | None = None,
         leases: CutLeases | None = None,
+        index_cache_max_bytes: int | None = None,
     ) -> None:
         self.cache = ClipCache(
             cache_dir,
@@ -118,6 +120,12 @@ class ClipPool:
             min_free_bytes=cache_min_free_bytes,
             in_use_grace_s=cache_in_use_grace_s,
         )
+        if index_cache_max_bytes is not None:
+            # Built indexes are saved beside the clips (a directory the cache ignores),
+            # while the disk is above the cache's floor.
+            INDEXES.configure(
+                index_cache_max_bytes, cache_dir / "indexes", has_room=self.cache.has_room
+            )
         self.slots = Slots(
             max_processes, queue_timeout_s, retry_after_s=retry_after_s,
             on_requests=lambda serving: self._cutter.requests_serving(serving),

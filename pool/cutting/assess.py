@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 
 from pool.cutting.smart_plan import SmartCutUnsupported
 from pool.cutting.source_samples import CutSource, h264_track
 from pool.mp4.boxes import Mp4Error
-from pool.mp4.index import read_movie
+from pool.mp4.index import read_movie, sync_from
 from pool.request import Precision
 from pool.sources.reader import open_reader
 
@@ -63,7 +64,7 @@ def assess_source(source_input: str, identity: str, spool: Path) -> SourcePrecis
                 "editlist", _WHY.get(exc.reason, "{detail}").format(detail=detail)
             )
         source = CutSource(reader, video, movie.first(b"soun"), config, {})
-        syncs = [i for i, s in enumerate(video.samples) if s.sync][1 : 1 + _OPEN_GOP_PROBES]
+        syncs = list(islice(sync_from(video.samples.sync, 0), 1, 1 + _OPEN_GOP_PROBES))
         try:
             open_gop = not all(source.is_idr(i) for i in syncs)
         except SmartCutUnsupported as exc:

@@ -56,11 +56,11 @@ def _exact_edits(
     if edits and edits[0][1] == -1:
         empty, edits = Fraction(edits[0][0], movie_scale), edits[1:]
     # Without an edit list the media shows from its first frame.
-    media_time = edits[0][1] if edits else min((s.pts for s in track.samples), default=0)
+    media_time = edits[0][1] if edits else min(track.samples.pts, default=0)
     if track.handler != b"vide":
         return empty, media_time
     zero = media_time - empty * scale  # the media time shown at the clip's time 0
-    first = min((s.pts for s in track.samples if s.pts >= zero), default=media_time)
+    first = min((p for p in track.samples.pts if p >= zero), default=media_time)
     return (first - zero) / scale, first
 
 

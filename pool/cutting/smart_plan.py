@@ -16,8 +16,9 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from itertools import takewhile
 
-from pool.mp4.index import Sample
+from pool.mp4.index import Sample, pts_column, sync_before, sync_column, sync_from
 
 
 class SmartCutUnsupported(Exception):
@@ -62,9 +63,8 @@ def shown_frames(
 ) -> list[int]:
     """Indices of the samples presented in ``[start, end)`` (seconds), in presentation order."""
     lo, hi = _ticks(start, timescale), _ticks(end, timescale)
-    frames = sorted(
-        (i for i, s in enumerate(samples) if lo <= s.pts < hi), key=lambda i: samples[i].pts
-    )
+    pts = pts_column(samples)
+    frames = sorted((i for i, p in enumerate(pts) if lo <= p < hi), key=pts.__getitem__)
     if not frames:
         raise SmartCutUnsupported("empty_clip", "no frame starts inside the clip")
     return frames
@@ -84,57 +84,59 @@ def plan_cut(
     """
     frames = shown_frames(samples, timescale, start, end)
     lo, hi = _ticks(start, timescale), _ticks(end, timescale)
+    pts, sync = pts_column(samples), sync_column(samples)
+    # Sync samples past the last frame shown cannot be shown in the clip.
     first_copy = next(
         (
             i
-            for i in range(min(frames), len(samples))
-            if samples[i].sync and lo <= samples[i].pts < hi and is_idr(i)
+            for i in takewhile(max(frames).__ge__, sync_from(sync, min(frames)))
+            if lo <= pts[i] < hi and is_idr(i)
         ),
         None,
     )
     if first_copy is None:
-        return CutPlan(tuple(frames), _reencode(samples, frames, is_idr), (), None)
+        return CutPlan(tuple(frames), _reencode(pts, sync, frames, is_idr), (), None)
 
-    copy_from = samples[first_copy].pts
-    copy = _decode_prefix(samples, first_copy, hi)
+    copy_from = pts[first_copy]
+    copy = _decode_prefix(pts, first_copy, hi)
     shown = set(frames)
     while True:
         copied = set(copy)
-        missing = [i for i in frames if samples[i].pts >= copy_from and i not in copied]
+        missing = [i for i in frames if pts[i] >= copy_from and i not in copied]
         if not missing:
             tail_from = None
             break
-        tail_from = min(samples[i].pts for i in missing)
-        cut = next((n for n, i in enumerate(copy) if samples[i].pts >= tail_from), None)
+        tail_from = min(pts[i] for i in missing)
+        cut = next((n for n, i in enumerate(copy) if pts[i] >= tail_from), None)
         if cut is None:
             break
         copy = copy[:cut]
     if not copy:
-        return CutPlan(tuple(frames), _reencode(samples, frames, is_idr), (), None)
-    head_frames = [i for i in frames if samples[i].pts < copy_from]
-    tail_frames = [] if tail_from is None else [i for i in frames if samples[i].pts >= tail_from]
+        return CutPlan(tuple(frames), _reencode(pts, sync, frames, is_idr), (), None)
+    head_frames = [i for i in frames if pts[i] < copy_from]
+    tail_frames = [] if tail_from is None else [i for i in frames if pts[i] >= tail_from]
     if not set(copy) <= shown:
         raise SmartCutUnsupported("layout", "copied frames outside the clip")
     return CutPlan(
         tuple(frames),
-        _reencode(samples, head_frames, is_idr) if head_frames else None,
+        _reencode(pts, sync, head_frames, is_idr) if head_frames else None,
         tuple(copy),
-        _reencode(samples, tail_frames, is_idr) if tail_frames else None,
+        _reencode(pts, sync, tail_frames, is_idr) if tail_frames else None,
     )
 
 
-def _decode_prefix(samples: Sequence[Sample], first: int, hi: int) -> list[int]:
+def _decode_prefix(pts: Sequence[int], first: int, hi: int) -> list[int]:
     """Samples from ``first`` on, in decode order, up to the first one shown at or after ``hi``."""
     prefix: list[int] = []
-    for i in range(first, len(samples)):
-        if samples[i].pts >= hi:
+    for i in range(first, len(pts)):
+        if pts[i] >= hi:
             break
         prefix.append(i)
     return prefix
 
 
 def _reencode(
-    samples: Sequence[Sample], frames: Sequence[int], is_idr: Callable[[int], bool]
+    pts: Sequence[int], sync: bytearray, frames: Sequence[int], is_idr: Callable[[int], bool]
 ) -> Reencode:
     """The decode range for ``frames``: from the sync sample before the first of them.
 
@@ -142,13 +144,10 @@ def _reencode(
     IDR (open GOP), frames right after it may refer to the GOP before, so
     decoding starts one sync sample earlier.
     """
-    first_pts = samples[frames[0]].pts
-    syncs = [i for i in range(min(frames) + 1) if samples[i].sync]
-    candidates = [i for i in syncs if samples[i].pts <= first_pts]
-    if not candidates:
+    first_pts = pts[frames[0]]
+    start = next((i for i in sync_before(sync, min(frames) + 1) if pts[i] <= first_pts), None)
+    if start is None:
         raise SmartCutUnsupported("no_keyframe", "no keyframe before the clip's first frame")
-    start = candidates[-1]
     if not is_idr(start):
-        earlier = [i for i in syncs if i < start]
-        start = earlier[-1] if earlier else start
+        start = next(sync_before(sync, start), start)
     return Reencode(start, max(frames) + 1, tuple(frames))

@@ -40,8 +40,10 @@ def shown_frame_micros(track: Track) -> array[int]:
     """
     scale = track.timescale
     # Integer arithmetic: exact for any timescale, and floor division floors.
-    shown = sorted(s.pts * MICROS_PER_SECOND // scale for s in track.samples if s.pts >= 0)
-    return array("q", shown)
+    shown = array("q", (p * MICROS_PER_SECOND // scale for p in track.samples.pts if p >= 0))
+    if not track.samples.ascending():
+        shown = array("q", sorted(shown))
+    return shown
 
 
 def read_frame_micros(source_input: str, identity: str) -> array[int]:
