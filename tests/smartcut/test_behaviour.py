@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
+import time
 from fractions import Fraction
 from pathlib import Path
 
 import httpx
 import pytest
 
+from pool.mp4.index import INDEX_MAGIC
 from tests.corpus.matrix import CASES, Corpus
 from tests.mediacheck import frame_hashes, source_frame_hashes, stream_durations
 from tests.reliability.test_processes import make_wrapper, wait_for_no_ffmpeg
@@ -211,3 +214,25 @@ def test_a_clip_after_the_audio_ended_has_no_audio_track(
         1.7, abs=0.03
     )
     assert set(stream_durations(ffmpeg, tmp_path / "after.mp4")) == {"video"}
+
+
+def test_a_restarted_server_loads_the_saved_index_instead_of_parsing(
+    database_url: str, sample_video: Path, server_factory: ServerFactory, session_dir: Path
+) -> None:
+    clips = register(database_url, sample_video, "--cuts", "5.5,12.3")["clips"]
+    cache = session_dir / f"saved-index-cache-{time.monotonic_ns()}"
+    first = server_factory(database_url, ORIGIN_CACHE_DIR=str(cache))
+    with first.client() as http:
+        assert http.get(clips[1]["url"]).status_code == 200
+    first.stop()
+    (saved,) = (cache / "indexes").iterdir()  # one source, one index, no temp
+    assert saved.suffix == ".idx"
+    assert saved.read_bytes().startswith(INDEX_MAGIC)
+    inode = saved.stat().st_ino
+    os.utime(saved, ns=(0, 0))
+    second = server_factory(database_url, ORIGIN_CACHE_DIR=str(cache))
+    with second.client() as http:
+        assert http.get(clips[2]["url"]).status_code == 200
+    # Loaded and marked used: a rebuilt index would be a new file renamed into place.
+    assert saved.stat().st_ino == inode
+    assert saved.stat().st_mtime_ns > 0
