@@ -29,6 +29,7 @@ bench: setup
 	$(BIN)/python -m bench.responsiveness
 	$(BIN)/python -m bench.warming
 	$(BIN)/python -m bench.cold_start
+	$(BIN)/python -m bench.sample_index
 
 # The production image, built from the Dockerfile with podman (no daemon, no registry).
 image:
