@@ -34,7 +34,9 @@ from bench.runner.processes import run_benchmark
 from bench.runner.source import REPO, ensure_source
 from pool.ffmpeg_binary import find_ffmpeg
 from pool.mp4.boxes import Box, ReadAt, read_moov
-from pool.mp4.index import dump_movie, load_movie, read_movie
+from pool.mp4.index import read_movie
+from pool.mp4.index_file import dump_movie, load_movie
+from pool.mp4.sample_tables import be_integers
 
 LONG_REPEAT = 24  # 5 min x 24 = 2 h
 
@@ -59,14 +61,6 @@ def legacy_reader() -> ModuleType | None:
     return module
 
 
-def _be(typecode: str, payload: bytes, at: int, count: int) -> array[int]:
-    values = array(typecode)
-    values.frombytes(payload[at : at + count * values.itemsize])
-    if sys.byteorder == "little":
-        values.byteswap()
-    return values
-
-
 def _table(box_type: bytes, head: bytes, values: array[int]) -> Box:
     if sys.byteorder == "little":
         values = array(values.typecode, values)
@@ -81,18 +75,24 @@ def _repeated_stbl(stbl: Box, times: int, media_bytes: int) -> Box:
     samples = int.from_bytes(stsz.payload[8:12], "big")
     chunk_box = found.get(b"stco") or found[b"co64"]
     chunk_count = int.from_bytes(chunk_box.payload[4:8], "big")
-    chunks = _be("I" if chunk_box.type == b"stco" else "q", chunk_box.payload, 8, chunk_count)
+    chunks = be_integers(
+        "I" if chunk_box.type == b"stco" else "q", chunk_box.payload, 8, chunk_count
+    )
     children: list[Box] = []
     for child in stbl.children:
         kind, payload = child.type, child.payload
         count = int.from_bytes(payload[4:8], "big") if len(payload) >= 8 else 0
         version = payload[:4]
         if kind in (b"stts", b"ctts"):
-            rows = _be("I", payload, 8, 2 * count) * times
+            rows = be_integers("I", payload, 8, 2 * count) * times
             children.append(_table(kind, version + (count * times).to_bytes(4, "big"), rows))
         elif kind == b"stsz":
             uniform = payload[4:8]
-            sizes = _be("I", payload, 12, samples) * times if uniform == bytes(4) else array("I")
+            sizes = (
+                be_integers("I", payload, 12, samples) * times
+                if uniform == bytes(4)
+                else array("I")
+            )
             head = version + uniform + (samples * times).to_bytes(4, "big")
             children.append(_table(kind, head, sizes))
         elif kind in (b"stco", b"co64"):
@@ -100,7 +100,7 @@ def _repeated_stbl(stbl: Box, times: int, media_bytes: int) -> Box:
             head = version + len(moved).to_bytes(4, "big")
             children.append(_table(b"co64", head, moved))
         elif kind == b"stsc":
-            rows = _be("I", payload, 8, 3 * count)
+            rows = be_integers("I", payload, 8, 3 * count)
             repeated = array("I")
             for k in range(times):
                 copy = array("I", rows)
@@ -109,7 +109,7 @@ def _repeated_stbl(stbl: Box, times: int, media_bytes: int) -> Box:
                 repeated += copy
             children.append(_table(kind, version + (count * times).to_bytes(4, "big"), repeated))
         elif kind == b"stss":
-            numbers = _be("I", payload, 8, count)
+            numbers = be_integers("I", payload, 8, count)
             moved_numbers = array("I", (n + k * samples for k in range(times) for n in numbers))
             children.append(
                 _table(kind, version + len(moved_numbers).to_bytes(4, "big"), moved_numbers)

@@ -27,15 +27,8 @@ from pool.cutting.smart_plan import Reencode, SmartCutUnsupported, shown_frames
 from pool.cutting.splice import SOURCE_INPUT, ref, retimed
 from pool.mp4 import avc
 from pool.mp4.boxes import Mp4Error, parse_boxes
-from pool.mp4.index import (
-    Movie,
-    Sample,
-    Track,
-    dump_movie,
-    load_movie,
-    read_movie,
-    sync_before,
-)
+from pool.mp4.index import Movie, Sample, Track, read_movie, sync_before
+from pool.mp4.index_file import dump_movie, load_movie
 from pool.mp4.writer import OutTrack, SampleRef, write_mp4
 from pool.request import ClipRequest
 from pool.sources.reader import SourceReader
@@ -173,7 +166,7 @@ class IndexCache:
     index larger than the bound is used but not kept.
 
     With a ``directory`` (:meth:`configure`), every index built is also saved
-    there (:func:`~pool.mp4.index.dump_movie`: versioned, keyed, with a
+    there (:func:`~pool.mp4.index_file.dump_movie`: versioned, keyed, with a
     digest; written to a temp file renamed into place), and an index not in
     memory is loaded from there before the source is read: a restarted
     process skips the parse. Files that do not load (another format, damaged,

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from pool.mp4.boxes import file_reader
-from pool.mp4.index import Track, dump_movie, load_movie, read_movie
+from pool.mp4.index import Track, read_movie
+from pool.mp4.index_file import dump_movie, load_movie
 from tests.corpus.generate import generate_named
 from tests.corpus.recipes import RECIPES
 from tests.mediacheck import _is_key, _rows

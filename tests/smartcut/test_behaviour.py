@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from pool.mp4.index import INDEX_MAGIC
+from pool.mp4.index_file import INDEX_MAGIC
 from tests.corpus.matrix import CASES, Corpus
 from tests.mediacheck import frame_hashes, source_frame_hashes, stream_durations
 from tests.reliability.test_processes import make_wrapper, wait_for_no_ffmpeg

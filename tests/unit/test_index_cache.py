@@ -16,7 +16,8 @@ import pytest
 from pool.cutting.smart_plan import SmartCutUnsupported
 from pool.cutting.source_samples import IndexCache
 from pool.mp4.boxes import Mp4Error, file_reader
-from pool.mp4.index import INDEX_MAGIC, Movie, dump_movie, load_movie, read_movie
+from pool.mp4.index import Movie, read_movie
+from pool.mp4.index_file import INDEX_MAGIC, dump_movie, load_movie
 from pool.request import ClipRequest
 from pool.sources.reader import LocalReader, SourceReader
 
