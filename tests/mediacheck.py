@@ -43,7 +43,8 @@ def _listing(
     return _rows(out.stdout)
 
 
-def _is_key(packet: list[str]) -> bool:
+def is_key(packet: list[str]) -> bool:
+    """Whether a framecrc row is a keyframe's packet (rows without flags are)."""
     flags = next((f for f in packet[6:] if f.startswith("F=")), None)
     return flags is None or bool(int(flags[2:], 16) & 1)
 
@@ -191,18 +192,24 @@ class Packet:
     key: bool
 
 
-def packets(ffmpeg: str, path: Path, stream: str) -> list[Packet]:
-    """The packets of ``stream`` (``"v:0"``, ``"a:0"``) on the file's own timeline."""
+def packet_rows(ffmpeg: str, path: Path, stream: str) -> tuple[Fraction, list[list[str]]]:
+    """ffmpeg's framecrc rows (stream, dts, pts, duration, size, adler32[, flags]) of
+    ``stream`` on the file's own timeline, with their time base; none if it has no such stream."""
     out = subprocess.run(
         [ffmpeg, "-nostdin", "-v", "error", "-copyts", "-i", str(path),
          "-map", f"0:{stream}", "-c", "copy", "-f", "framecrc", "-"],
         capture_output=True, text=True,
     )  # fmt: skip
     if "matches no streams" in out.stderr:
-        return []  # the file has no such stream
+        return Fraction(1), []
     out.check_returncode()
-    time_base, rows = _rows(out.stdout)
-    return [Packet(int(r[2]) * time_base, int(r[3]) * time_base, r[5], _is_key(r)) for r in rows]
+    return _rows(out.stdout)
+
+
+def packets(ffmpeg: str, path: Path, stream: str) -> list[Packet]:
+    """The packets of ``stream`` (``"v:0"``, ``"a:0"``) on the file's own timeline."""
+    time_base, rows = packet_rows(ffmpeg, path, stream)
+    return [Packet(int(r[2]) * time_base, int(r[3]) * time_base, r[5], is_key(r)) for r in rows]
 
 
 _ROTATION = re.compile(r"rotation of (-?[0-9.]+) degrees")

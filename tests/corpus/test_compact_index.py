@@ -10,7 +10,6 @@ index must give the same samples again.
 
 from __future__ import annotations
 
-import subprocess
 import zlib
 from fractions import Fraction
 from pathlib import Path
@@ -22,22 +21,14 @@ from pool.mp4.index import Track, read_movie
 from pool.mp4.index_file import dump_movie, load_movie
 from tests.corpus.generate import generate_named
 from tests.corpus.recipes import RECIPES
-from tests.mediacheck import _is_key, _rows
+from tests.mediacheck import is_key, packet_rows
 
 INDEXED = [recipe.name for recipe in RECIPES if recipe.precision != "container"]
 
 
 def ffmpeg_packets(ffmpeg: str, path: Path, stream: str) -> list[tuple[Fraction, ...]]:
     """(dts, pts, duration, size, adler32, key) of each packet of ``stream``, in decode order."""
-    out = subprocess.run(
-        [ffmpeg, "-nostdin", "-v", "error", "-copyts", "-i", str(path),
-         "-map", f"0:{stream}", "-c", "copy", "-f", "framecrc", "-"],
-        capture_output=True, text=True,
-    )  # fmt: skip
-    if "matches no streams" in out.stderr:
-        return []
-    out.check_returncode()
-    time_base, rows = _rows(out.stdout)
+    time_base, rows = packet_rows(ffmpeg, path, stream)
     return [
         (
             int(r[1]) * time_base,
@@ -45,7 +36,7 @@ def ffmpeg_packets(ffmpeg: str, path: Path, stream: str) -> list[tuple[Fraction,
             int(r[3]) * time_base,
             Fraction(int(r[4])),
             Fraction(int(r[5], 16)),
-            Fraction(_is_key(r)),
+            Fraction(is_key(r)),
         )
         for r in rows
     ]
