@@ -113,6 +113,8 @@ async def cmd_sources_add(conn: Connection, args: argparse.Namespace, settings: 
                 **source_json(source),
                 "clips": [clip_json(c, settings.signing_key_list) for c in clips],
                 "warnings": registered.warnings,
+                "probe": registered.probe,
+                "probe_bytes": registered.probe_bytes,
             }
         )
         return

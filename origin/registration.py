@@ -8,6 +8,7 @@ that name the reason.
 
 from __future__ import annotations
 
+import struct
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,9 +21,15 @@ from db.connection import Connection
 from db.records import ClipRecord, SourceRecord
 from db.sources import NewSource, add_source
 from db.tiling import boundaries_every, boundaries_from_cuts, to_time
-from pool.cutting.assess import SourcePrecision, assess_source
+from pool.cutting.assess import SourcePrecision, assess_reader, assess_source
+from pool.errors import SourceUnavailable
+from pool.mp4.avc import AvcError
+from pool.mp4.boxes import Mp4Error
+from pool.mp4.index import Movie, read_movie
+from pool.sources.index_probe import IndexProbeUnsupported, probe_movie
 from pool.sources.locations import Source, SourceResolver, SourceStat
 from pool.sources.probe import ProbeError, ProbeResult, probe
+from pool.sources.reader import SourceReader, open_reader
 
 DEFAULT_EVERY_S = Decimal(10)
 
@@ -48,6 +55,18 @@ class Registration:
     source: SourceRecord
     clips: list[ClipRecord]
     warnings: list[str]
+    probe: str = "scan"  # "index": read from the moov; "scan": ffmpeg listed every packet
+    probe_bytes: int = 0  # bytes of the source read to probe and judge it (a scan: all)
+
+
+@dataclass(frozen=True)
+class Examined:
+    """What probing and judging a source found, and how it was probed."""
+
+    facts: ProbeResult
+    precision: SourcePrecision
+    probe: str  # "index" or "scan"
+    probe_bytes: int
 
 
 def refuse_unservable(facts: ProbeResult) -> None:
@@ -82,21 +101,47 @@ def warnings_for(facts: ProbeResult, precision: SourcePrecision) -> list[str]:
     return found
 
 
-async def _examine(
-    source: Source, stat: SourceStat, ffmpeg: str
-) -> tuple[ProbeResult, SourcePrecision]:
-    """Probe the source, refuse it if no browser could play it, and judge its precision."""
-    facts = await anyio.to_thread.run_sync(
-        lambda: probe(
-            ffmpeg, source.ffmpeg_input(), input_options=source.input_options(stat.identity)
-        )
-    )
-    refuse_unservable(facts)
-    with tempfile.TemporaryDirectory(prefix="origin-assess-") as work:
-        precision = await anyio.to_thread.run_sync(
-            lambda: assess_source(source.ffmpeg_input(), stat.identity, Path(work) / "spool")
-        )
-    return facts, precision
+def examine(
+    source: Source, stat: SourceStat, ffmpeg: str, work: Path, *, scan: bool = False
+) -> Examined:
+    """Probe the source, refuse it if no browser could play it, and judge its precision.
+
+    Blocking: run it in a thread. An unfragmented MP4 is probed from its
+    index: the ``moov`` and, to judge it, the first bytes of a few keyframes
+    are all that is read. Anything the index cannot describe as ffmpeg's
+    packet scan would (and ``scan=True``) is probed by that scan, which reads
+    the whole source.
+    """
+    ffmpeg_input = source.ffmpeg_input()
+
+    def scanned() -> ProbeResult:
+        return probe(ffmpeg, ffmpeg_input, input_options=source.input_options(stat.identity))
+
+    try:
+        reader: SourceReader = open_reader(ffmpeg_input, stat.identity, work / "spool")
+    except SourceUnavailable:
+        # Let the scan say what is wrong, as it did before the index was read.
+        facts = scanned()
+        refuse_unservable(facts)
+        precision = assess_source(ffmpeg_input, stat.identity, work / "spool")
+        return Examined(facts, precision, "scan", stat.size_bytes)
+    try:
+        movie: Movie | None = None
+        facts_from_index: ProbeResult | None = None
+        if not scan:
+            try:
+                movie = read_movie(reader.read_at, reader.size)
+                facts_from_index = probe_movie(movie)
+            except (Mp4Error, struct.error, IndexError, AvcError, IndexProbeUnsupported):
+                facts_from_index = None
+        facts = facts_from_index if facts_from_index is not None else scanned()
+        refuse_unservable(facts)
+        precision = assess_reader(reader, movie)
+        how = "scan" if facts_from_index is None else "index"
+        read = reader.bytes_read + (stat.size_bytes if how == "scan" else 0)
+    finally:
+        reader.close()
+    return Examined(facts, precision, how, read)
 
 
 async def register_source(
@@ -115,7 +160,9 @@ async def register_source(
     """
     source = sources.open(uri)
     stat = await anyio.to_thread.run_sync(source.stat)
-    facts, precision = await _examine(source, stat, ffmpeg)
+    with tempfile.TemporaryDirectory(prefix="origin-assess-") as work:
+        examined = await anyio.to_thread.run_sync(lambda: examine(source, stat, ffmpeg, Path(work)))
+    facts, precision = examined.facts, examined.precision
     duration = to_time(facts.duration, what="duration")
     min_clip = duration / facts.frame_count
     if cuts is not None:
@@ -144,4 +191,10 @@ async def register_source(
         precision_reason=precision.reason,
     )
     record, clips = await add_source(conn, new, boundaries)
-    return Registration(record, clips, warnings_for(facts, precision))
+    return Registration(
+        record,
+        clips,
+        warnings_for(facts, precision),
+        probe=examined.probe,
+        probe_bytes=examined.probe_bytes,
+    )

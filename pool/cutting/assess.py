@@ -11,9 +11,9 @@ from pathlib import Path
 from pool.cutting.smart_plan import SmartCutUnsupported
 from pool.cutting.source_samples import CutSource, h264_track
 from pool.mp4.boxes import Mp4Error
-from pool.mp4.index import read_movie, sync_from
+from pool.mp4.index import Movie, read_movie, sync_from
 from pool.request import Precision
-from pool.sources.reader import open_reader
+from pool.sources.reader import SourceReader, open_reader
 
 
 @dataclass(frozen=True)
@@ -52,25 +52,29 @@ def assess_source(source_input: str, identity: str, spool: Path) -> SourcePrecis
     """
     reader = open_reader(source_input, identity, spool)
     try:
-        try:
-            movie = read_movie(reader.read_at, reader.size)
-            video, config = h264_track(movie)
-        except (Mp4Error, struct.error) as exc:
-            return SourcePrecision("editlist", _WHY["container"].format(detail=exc))
-        except SmartCutUnsupported as exc:
-            detail = str(exc).partition(": ")[2]
-            detail = _CODEC_NAMES.get(detail, detail) if exc.reason == "codec" else detail
-            return SourcePrecision(
-                "editlist", _WHY.get(exc.reason, "{detail}").format(detail=detail)
-            )
-        source = CutSource(reader, video, movie.first(b"soun"), config, {})
-        syncs = list(islice(sync_from(video.samples.sync, 0), 1, 1 + _OPEN_GOP_PROBES))
-        try:
-            open_gop = not all(source.is_idr(i) for i in syncs)
-        except SmartCutUnsupported as exc:
-            return SourcePrecision("editlist", str(exc))
+        return assess_reader(reader)
     finally:
         reader.close()
+
+
+def assess_reader(reader: SourceReader, movie: Movie | None = None) -> SourcePrecision:
+    """:func:`assess_source` on an open reader, with its index when already read."""
+    try:
+        if movie is None:
+            movie = read_movie(reader.read_at, reader.size)
+        video, config = h264_track(movie)
+    except (Mp4Error, struct.error) as exc:
+        return SourcePrecision("editlist", _WHY["container"].format(detail=exc))
+    except SmartCutUnsupported as exc:
+        detail = str(exc).partition(": ")[2]
+        detail = _CODEC_NAMES.get(detail, detail) if exc.reason == "codec" else detail
+        return SourcePrecision("editlist", _WHY.get(exc.reason, "{detail}").format(detail=detail))
+    source = CutSource(reader, video, movie.first(b"soun"), config, {})
+    syncs = list(islice(sync_from(video.samples.sync, 0), 1, 1 + _OPEN_GOP_PROBES))
+    try:
+        open_gop = not all(source.is_idr(i) for i in syncs)
+    except SmartCutUnsupported as exc:
+        return SourcePrecision("editlist", str(exc))
     if open_gop:
         return SourcePrecision(
             "smart",

@@ -35,6 +35,8 @@ from pool.sources.reader import SourceReader
 
 log = logging.getLogger(__name__)
 
+#: NAL units before a sample's first slice read one header at a time (SEI, AUD, SPS, PPS).
+_HEADER_READS = 8
 VISUAL_ENTRY_HEADER = 78  # bytes of a VisualSampleEntry before its child boxes
 
 
@@ -64,12 +66,35 @@ class CutSource:
         """Whether video sample ``index`` is an IDR picture (read once, remembered)."""
         if index not in self.idr:
             sample = self.video.samples[index]
-            data = self.reader.read_at(sample.offset, sample.size)
             try:
-                self.idr[index] = avc.is_idr(data, self.config.length_size)
+                self.idr[index] = self._first_slice_is_idr(sample.offset, sample.size)
             except avc.AvcError as exc:
                 raise SmartCutUnsupported("bitstream", str(exc)) from None
         return self.idr[index]
+
+    def _first_slice_is_idr(self, offset: int, size: int) -> bool:
+        """Whether a sample's first slice is an IDR one (all of a picture's slices are alike).
+
+        Reads only NAL length prefixes and headers up to that slice (a few
+        bytes, not the picture: registration judges a remote source with
+        this), or the whole sample after :data:`_HEADER_READS` other units.
+        """
+        length_size = self.config.length_size
+        pos = 0
+        for _ in range(_HEADER_READS):
+            if pos + length_size >= size:
+                break
+            head = self.reader.read_at(offset + pos, length_size + 1)
+            if len(head) < length_size + 1:
+                raise avc.AvcError("sample ends inside a NAL header")
+            kind = head[length_size] & 0x1F
+            if kind in (avc.NAL_IDR, avc.NAL_NON_IDR):
+                return kind == avc.NAL_IDR
+            nal_size = int.from_bytes(head[:length_size], "big")
+            if nal_size == 0:
+                raise avc.AvcError("malformed NAL length")
+            pos += length_size + nal_size
+        return avc.is_idr(self.reader.read_at(offset, size), length_size)
 
     def copied(self, sample: Sample) -> SampleRef:
         """A video sample to copy as is, less the parameter sets it repeats in-band."""

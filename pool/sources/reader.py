@@ -82,6 +82,7 @@ class HttpReader:
         self._spool: BinaryIO | None = None
         self._spooled = (0, 0)
         self.bytes_read = 0
+        self._last_small: tuple[int, bytes] = (0, b"")
         self._head, self.size = self._get(0, HEAD_BYTES)
 
     def _get(self, start: int, end: int) -> tuple[bytes, int]:
@@ -108,9 +109,16 @@ class HttpReader:
             return self._spool.read(size)
         if offset + size <= len(self._head):
             return self._head[offset : offset + size]
+        at, last = self._last_small
+        if at <= offset and offset + size <= at + len(last):
+            return last[offset - at : offset - at + size]
         # A box header or a stray sample: a small request, never a whole block.
         end = min(self.size, offset + max(size, SMALL_READ_BYTES))
-        return self._get(offset, end)[0][:size]
+        data = self._get(offset, end)[0]
+        if len(data) <= SMALL_READ_BYTES:
+            # The next few headers (NAL units of one sample) are often in it too.
+            self._last_small = (offset, data)
+        return data[:size]
 
     def prefetch(self, start: int, end: int) -> None:
         import httpx

@@ -59,7 +59,10 @@ def test_sources_add_tiles_the_sample_and_stores_its_keyframes(
     database_url: str, sample_video: Path, ffmpeg: str
 ) -> None:
     added = ok_json("sources", "add", str(sample_video), database_url=database_url)
-    assert set(added) == {*SOURCE_KEYS, "clips", "warnings"}
+    assert set(added) == {*SOURCE_KEYS, "clips", "warnings", "probe", "probe_bytes"}
+    # Probed from the index: the moov and a few bytes, not the file.
+    assert added["probe"] == "index"
+    assert 0 < added["probe_bytes"] < sample_video.stat().st_size / 4
     assert added["warnings"] == []
     assert (added["precision"], added["precision_reason"]) == ("smart", None)
     assert (added["display_width"], added["display_height"], added["rotation"]) == (320, 240, 0)
