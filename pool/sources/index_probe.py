@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import struct
 from fractions import Fraction
+from itertools import compress, islice
+from operator import add, sub
 
 from pool.mp4 import avc
 from pool.mp4.boxes import Box, Mp4Error, parse_boxes
@@ -53,17 +55,23 @@ def probe_movie(movie: Movie) -> ProbeResult:
     audio = movie.first(b"soun")
     samples = video.samples
     pts = samples.pts
-    shown = [i for i in range(len(samples)) if pts[i] >= 0]
-    if not shown:
+    shown = [p >= 0 for p in pts]
+    frame_count = sum(shown)
+    if not frame_count:
         raise ProbeError("the source's video stream has no frames")
-    end = max(pts[i] + samples.duration(i) for i in shown)
+    # A frame ends at its presentation time plus its duration, i.e. at the next
+    # sample's decode time plus its own composition offset (columns, no objects).
+    composition = samples.composition
+    dts = list(pts) if composition is None else list(map(sub, pts, composition))
+    dts.append(dts[-1] + samples.last_duration)
+    ends = (
+        islice(dts, 1, None) if composition is None else map(add, islice(dts, 1, None), composition)
+    )
+    end = max(compress(ends, shown))
     if end <= 0:
         raise ProbeError("the source's video stream has no duration")
     scale = video.timescale
-    sync = samples.sync
-    keyframes = tuple(
-        sorted(float(Fraction(pts[i], scale)) for i in range(len(samples)) if sync[i])
-    )
+    keyframes = tuple(sorted(float(Fraction(p, scale)) for p in compress(pts, samples.sync)))
     width, height, sample_aspect = _picture(video)
     return ProbeResult(
         duration=float(Fraction(end, scale)),
@@ -72,7 +80,7 @@ def probe_movie(movie: Movie) -> ProbeResult:
         audio_codec=_codec(audio, _AUDIO) if audio is not None else None,
         width=width,
         height=height,
-        frame_count=len(shown),
+        frame_count=frame_count,
         keyframes=keyframes,
         rotation=_rotation(video),
         sample_aspect=sample_aspect,
