@@ -26,7 +26,7 @@ from pool.errors import SourceUnavailable
 from pool.mp4.avc import AvcError
 from pool.mp4.boxes import Mp4Error
 from pool.mp4.index import Movie, read_movie
-from pool.sources.index_probe import IndexProbeUnsupported, probe_movie
+from pool.sources.index_probe import IndexProbeUnsupported, check_complete, probe_movie
 from pool.sources.locations import Source, SourceResolver, SourceStat
 from pool.sources.probe import ProbeError, ProbeResult, probe
 from pool.sources.reader import SourceReader, open_reader
@@ -131,6 +131,7 @@ def examine(
         if not scan:
             try:
                 movie = read_movie(reader.read_at, reader.size)
+                check_complete(movie, reader.size)
                 facts_from_index = probe_movie(movie)
             except (Mp4Error, struct.error, IndexError, AvcError, IndexProbeUnsupported):
                 facts_from_index = None

@@ -42,6 +42,16 @@ class ChunkMap:
             sizes[chunk_first:index]
         )
 
+    def data_end(self, sizes: array[int]) -> int:
+        """Where the samples' bytes end in the file: the end of the chunk stored last."""
+        if not self.chunk_offsets or not sizes:
+            return 0
+        last = max(range(len(self.chunk_offsets)), key=self.chunk_offsets.__getitem__)
+        run = bisect_right(self.first_chunk, last) - 1
+        first = self.first_sample[run] + (last - self.first_chunk[run]) * self.per_chunk[run]
+        stop = min(first + self.per_chunk[run], len(sizes))
+        return int(self.chunk_offsets[last]) + sum(sizes[first:stop])
+
     def arrays(self) -> tuple[array[int], ...]:
         return (self.chunk_offsets, self.first_sample, self.first_chunk, self.per_chunk)
 

@@ -87,6 +87,20 @@ def probe_movie(movie: Movie) -> ProbeResult:
     )
 
 
+def check_complete(movie: Movie, file_size: int) -> None:
+    """Raise ProbeError if the file ends before the samples its index lists.
+
+    A truncated upload of a faststart file keeps a whole ``moov``: without
+    this, it would register and fail only when a clip past the cut-off is asked for.
+    """
+    for track in movie.tracks:
+        end = track.samples.chunks.data_end(track.samples.sizes)
+        if end > file_size:
+            raise ProbeError(
+                f"the source is truncated: its samples run to byte {end}, the file has {file_size}"
+            )
+
+
 def _children(entry: Box, header: int) -> list[Box]:
     try:
         return parse_boxes(entry.payload[header:])

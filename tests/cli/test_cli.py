@@ -186,6 +186,26 @@ def test_files_that_are_not_videos(database_url: str, session_dir: Path, ffmpeg:
     assert ok_json("sources", "list", database_url=database_url) == []
 
 
+def test_a_truncated_upload_is_refused(
+    database_url: str, sample_video: Path, session_dir: Path, ffmpeg: str
+) -> None:
+    """A faststart file cut short keeps a whole moov: the index alone would take it."""
+    whole = session_dir / "faststart.mp4"
+    subprocess.run(
+        [ffmpeg, "-v", "error", "-y", "-i", str(sample_video), "-c", "copy",
+         "-movflags", "+faststart", str(whole)],
+        check=True,
+    )  # fmt: skip
+    cut_short = session_dir / "cut-short.mp4"
+    data = whole.read_bytes()
+    cut_short.write_bytes(data[: len(data) - 50_000])
+    assert_user_error(
+        origin("sources", "add", str(cut_short), database_url=database_url), "truncated"
+    )
+    assert ok_json("sources", "list", database_url=database_url) == []
+    assert ok_json("sources", "add", str(whole), database_url=database_url)["probe"] == "index"
+
+
 @pytest.mark.parametrize(
     ("args", "pattern"),
     [
