@@ -31,7 +31,6 @@ minute on 2 CPUs.
 
 from __future__ import annotations
 
-import argparse
 import compileall
 import contextlib
 import json
@@ -39,11 +38,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from functools import partial
 from pathlib import Path
 
 from bench.report.cold_start import BEGIN, END, HEAVY, ClipRun, Imports, Results, render
-from bench.report.page import add_output_option, write_section
+from bench.report.page import section_main
 from bench.runner.origin import (
     add_source,
     check_cold,
@@ -52,7 +50,7 @@ from bench.runner.origin import (
     private_cluster,
     workspace,
 )
-from bench.runner.processes import free_port, run_benchmark, spawned
+from bench.runner.processes import free_port, spawned
 from bench.runner.source import REPO, ensure_source
 from bench.runner.timing import fetch
 from bench.saturation.procfs import QUIET_BUSY, wait_quiet
@@ -202,17 +200,11 @@ def measure(runs: int) -> Results:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark and write its section of docs/benchmarks.md (or ``--output``)."""
-    parser = argparse.ArgumentParser(prog="python -m bench.cold_start", description=__doc__)
-    parser.add_argument("--runs", type=int, default=7, help="fresh servers per row (default 7)")
-    add_output_option(parser)
-    args = parser.parse_args(argv)
-    if args.runs < 1:
-        parser.error("--runs must be at least 1")
-    return run_benchmark(
-        partial(measure, args.runs),
-        render,
-        lambda section: write_section(args.output, section, BEGIN, END),
-    )
+    return section_main(
+        argv, prog="python -m bench.cold_start", description=__doc__,
+        repeats=("runs", 7, "fresh servers per row"),
+        measure=measure, render=render, begin=BEGIN, end=END,
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

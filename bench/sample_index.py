@@ -13,7 +13,6 @@ of the saved index and the time to load it (read the file, ``load_movie``).
 
 from __future__ import annotations
 
-import argparse
 import gc
 import importlib.util
 import statistics
@@ -28,9 +27,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from bench.report.page import add_output_option, write_section
+from bench.report.page import section_main
 from bench.report.sample_index import BEFORE, BEGIN, END, Results, Row, render
-from bench.runner.processes import run_benchmark
 from bench.runner.source import REPO, ensure_source
 from pool.ffmpeg_binary import find_ffmpeg
 from pool.mp4.boxes import Box, ReadAt, read_moov
@@ -211,17 +209,11 @@ def measure(runs: int) -> Results:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark and write its section of docs/benchmarks.md (or ``--output``)."""
-    parser = argparse.ArgumentParser(prog="python -m bench.sample_index", description=__doc__)
-    parser.add_argument("--runs", type=int, default=7, help="builds per median (default 7)")
-    add_output_option(parser)
-    args = parser.parse_args(argv)
-    if args.runs < 1:
-        parser.error("--runs must be at least 1")
-    return run_benchmark(
-        lambda: measure(args.runs),
-        render,
-        lambda section: write_section(args.output, section, BEGIN, END),
-    )
+    return section_main(
+        argv, prog="python -m bench.sample_index", description=__doc__,
+        repeats=("runs", 7, "builds per median"),
+        measure=measure, render=render, begin=BEGIN, end=END,
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -22,17 +22,14 @@ throwaway ORIGIN_HOME, up to three origin processes at a time) is stopped in
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import sys
 from collections.abc import Sequence
-from functools import partial
 
 from bench.fleet import cuts, first_play
-from bench.report.page import add_output_option, write_section
+from bench.report.page import section_main
 from bench.report.warming import BEGIN, END, Results, render
 from bench.runner.origin import database_url, private_cluster, workspace
-from bench.runner.processes import run_benchmark
 from bench.runner.source import ensure_source
 from pool.ffmpeg_binary import find_ffmpeg
 
@@ -54,17 +51,11 @@ def measure(trials: int) -> Results:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark and write its section of docs/benchmarks.md (or ``--output``)."""
-    parser = argparse.ArgumentParser(prog="python -m bench.warming", description=__doc__)
-    parser.add_argument("--trials", type=int, default=10, help="first plays per cell (default 10)")
-    add_output_option(parser)
-    args = parser.parse_args(argv)
-    if args.trials < 1:
-        parser.error("--trials must be at least 1")
-    return run_benchmark(
-        partial(measure, args.trials),
-        render,
-        lambda section: write_section(args.output, section, BEGIN, END),
-    )
+    return section_main(
+        argv, prog="python -m bench.warming", description=__doc__,
+        repeats=("trials", 10, "first plays per cell"),
+        measure=measure, render=render, begin=BEGIN, end=END,
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -7,11 +7,13 @@ import datetime
 import subprocess
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from bench.runner.processes import run_benchmark
 from bench.runner.source import REPO
 
 DOC = REPO / "docs" / "benchmarks.md"
+Measured = TypeVar("Measured")
 
 
 def add_output_option(parser: argparse.ArgumentParser, *, whole_page: bool = False) -> None:
@@ -69,3 +71,29 @@ def cpu_model() -> str:
         if line.startswith("model name"):
             return line.partition(":")[2].strip()
     return "unknown"
+
+
+def section_main(
+    argv: Sequence[str] | None, *, prog: str, description: str | None,
+    repeats: tuple[str, int, str],
+    measure: Callable[[int], Measured], render: Callable[[Measured, float], str],
+    begin: str, end: str,
+) -> int:  # fmt: skip
+    """The entry point of a benchmark that replaces its own section of the page.
+
+    ``repeats`` is its repeat option: (name, default, what one repeat is), e.g.
+    ``("runs", 7, "fresh servers per row")``; ``measure`` gets the count.
+    """
+    name, default, what = repeats
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument(f"--{name}", type=int, default=default, help=f"{what} (default {default})")
+    add_output_option(parser)
+    args = parser.parse_args(argv)
+    count: int = getattr(args, name)
+    if count < 1:
+        parser.error(f"--{name} must be at least 1")
+    return run_benchmark(
+        lambda: measure(count),
+        render,
+        lambda section: write_section(args.output, section, begin, end),
+    )
