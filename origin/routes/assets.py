@@ -17,8 +17,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from origin.errors import SHORT_MAX_AGE, HttpError
+from origin.responses import IMMUTABLE
 
-IMMUTABLE = "public, max-age=31536000, immutable"
 _TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
 
 
