@@ -21,8 +21,8 @@ class FfmpegNotFound(RuntimeError):
     """No candidate ffmpeg could be run; the message names every candidate tried."""
 
 
-#: The ``-version`` line of each binary that ran, kept by :func:`_runs` for
-#: :func:`ffmpeg_version`: finding ffmpeg and naming its build take one run.
+#: The ``-version`` line of each binary that ran (by :func:`_runs` or
+#: :func:`ffmpeg_version`): finding ffmpeg and naming its build take one run.
 _VERSIONS: dict[str, str] = {}
 
 
@@ -79,15 +79,15 @@ def check_ffmpeg(configured: str | None = None) -> Ffmpeg:
     return Ffmpeg(path, version, time.monotonic())
 
 
-@functools.cache
 def ffmpeg_version(path: str) -> str:
-    """The first line of ``ffmpeg -version``: names the exact build."""
-    if path in _VERSIONS:
-        return _VERSIONS[path]
-    result = subprocess.run(
-        [path, "-hide_banner", "-version"], capture_output=True, text=True, timeout=20, check=True
-    )
-    return _first_line(result.stdout, path)
+    """The first line of ``ffmpeg -version``: names the exact build (run once per path)."""
+    if path not in _VERSIONS:
+        result = subprocess.run(
+            [path, "-hide_banner", "-version"],
+            capture_output=True, text=True, timeout=20, check=True,
+        )  # fmt: skip
+        _VERSIONS[path] = _first_line(result.stdout, path)
+    return _VERSIONS[path]
 
 
 @functools.cache
