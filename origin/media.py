@@ -32,6 +32,8 @@ from pool.sources.locations import SourceError, SourceResolver
 
 _VERSION = re.compile(r"v([0-9]{1,10})")
 OLD_VERSION_CACHE = "public, max-age=60"
+#: The same redirect carrying one viewer's token: no shared cache may keep it.
+TOKENED_REDIRECT_CACHE = "private, max-age=60"
 MAX_VERSION = 2**31 - 1  # PostgreSQL integer
 THUMBNAIL_READ_S = 0.5
 

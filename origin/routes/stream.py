@@ -8,7 +8,13 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from origin.errors import SHORT_MAX_AGE, HttpError
-from origin.media import OLD_VERSION_CACHE, current_clip, parse_version, serve_clip
+from origin.media import (
+    OLD_VERSION_CACHE,
+    TOKENED_REDIRECT_CACHE,
+    current_clip,
+    parse_version,
+    serve_clip,
+)
 from origin.params import parse_id
 from origin.responses import MP4
 from origin.signing import sign_path_until, verify
@@ -53,8 +59,7 @@ async def stream_clip(request: Request) -> Response:
         cache_control = OLD_VERSION_CACHE
         if exp is not None:
             location = sign_path_until(location, state.settings.signing_key_list[0], int(exp))
-            # One viewer's token: no shared cache may hand it to another.
-            cache_control = OLD_VERSION_CACHE.replace("public", "private")
+            cache_control = TOKENED_REDIRECT_CACHE
         return RedirectResponse(location, status_code=302, headers={"Cache-Control": cache_control})
 
     # The settings choose the clip's form; the pool decides file or stream.
