@@ -26,6 +26,7 @@ from origin.cors import MediaCors
 from origin.database import resolve_dsn
 from origin.errors import SHORT_MAX_AGE, HttpError, error_response
 from origin.frames import FrameTimesCache
+from origin.heap import settle_heap
 from origin.jobs.queue import JobQueue
 from origin.jobs.runtime import JobRuntime
 from origin.jobs.worker import stop_tasks, watch_queue_depth, work
@@ -135,7 +136,8 @@ def create_app(settings: Settings) -> Starlette:
         if store_is_s3(settings):
             client = partial(asyncio.to_thread, prepare_store, settings)
             first.append(Deferred("s3 client", client, fatal=True))
-        startup = Startup(first, [jobs], quiet=lambda: clip_pool.status().in_flight == 0)
+        heap = Deferred("heap", settle_heap, fatal=False)
+        startup = Startup(first, [jobs], [heap], quiet=lambda: clip_pool.status().in_flight == 0)
         clip_events = ClipEvents(dsn, timeout_s=settings.db_timeout_s, metrics=metrics)
         clip_events.start()  # does not wait for the database
         app.state.origin = AppState(

@@ -97,7 +97,7 @@ SETTINGS: tuple[Setting, ...] = (
             "concurrent ffmpeg processes"),
     Setting("ORIGIN_QUEUE_TIMEOUT_MS", "queue_timeout_ms", _non_negative_int, 0,
             "how long a request may wait for a slot before 429"),
-    Setting("ORIGIN_FFMPEG_NICE", "ffmpeg_nice", _niceness, 10,
+    Setting("ORIGIN_FFMPEG_NICE", "ffmpeg_nice", _niceness, 19,
             "ffmpeg runs this much nicer than the server, so cheap answers do not wait "
             "behind encoding (0 to 19)"),
     Setting("ORIGIN_STREAM_TIMEOUT_S", "stream_timeout_s", _positive_float, 300.0,
@@ -175,7 +175,7 @@ class Settings:
     ffmpeg: str | None = None
     max_processes: int = 15
     queue_timeout_ms: int = 0
-    ffmpeg_nice: int = 10
+    ffmpeg_nice: int = 19
     stream_timeout_s: float = 300.0
     stream_mode: StreamMode = "file"
     precision: Precision = "smart"

@@ -17,7 +17,9 @@ parts start in stages, out of the way of the requests that woke the server:
 2. once the first stage is done and no clip is being cut (or after
    :data:`QUIET_WAIT_MAX_S`): the job queue (procrastinate and psycopg,
    loaded in a thread), which edits and exports wait for; then the
-   queue-depth gauge and, with ``ORIGIN_WORKER=inline``, the worker start.
+   queue-depth gauge and, with ``ORIGIN_WORKER=inline``, the worker start;
+3. once quiet again: the cutting code is loaded and the heap frozen out of
+   the garbage collector's way (origin/heap.py).
 
 A *fatal* part that fails (no runnable ffmpeg) stops the server: it could
 never answer a clip.

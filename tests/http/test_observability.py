@@ -193,3 +193,21 @@ def test_readyz_reports_a_broken_cache_directory(
         cache.unlink()
     assert answer.status_code == 503
     assert "cache: directory is not writable" in answer.json()["reasons"]
+
+
+def test_start_up_ends_by_freezing_the_heap_out_of_the_collectors_way(
+    database_url: str, server_factory: ServerFactory
+) -> None:
+    """The last start-up stage (origin/heap.py) freezes the warm heap, then the server serves on."""
+    server = server_factory(database_url)
+
+    def settled() -> list[dict[str, object]]:
+        return [line for line in json_lines(server) if line["event"] == "heap_settled"]
+
+    wait_for(lambda: bool(settled()), 30, "the heap_settled log line")
+    [line] = settled()
+    # The modules, templates and libraries of a warm server: tens of thousands of objects.
+    assert isinstance(line["frozen_objects"], int)
+    assert line["frozen_objects"] > 20_000
+    with server.client() as http:
+        assert http.get("/healthz").status_code == 200
