@@ -33,8 +33,8 @@ from bench.saturation.model import (
     IDLE,
     MAX_PROCESSES,
     NICE_0,
-    NICE_10,
     NICE_DEFAULT,
+    NICED,
     QUEUE_TIMEOUT_S,
     Phase,
     Server,
@@ -73,7 +73,7 @@ def measure(seconds: float, rate: float) -> Results:
             )  # fmt: skip
         phases: dict[str, Phase] = {}
         for name, nice, saturated in (
-            (IDLE, NICE_DEFAULT, False), (NICE_0, 0, True), (NICE_10, NICE_DEFAULT, True),
+            (IDLE, NICE_DEFAULT, False), (NICE_0, 0, True), (NICED, NICE_DEFAULT, True),
         ):  # fmt: skip
             busy = wait_quiet()
             if busy >= QUIET_BUSY:

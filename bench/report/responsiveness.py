@@ -67,9 +67,9 @@ def _p50_p99(values: Sequence[float]) -> str:
 def _results_rows(results: Results) -> list[str]:
     idle = results.phases[IDLE]
     out = [
-        "| answer (ms, p50 / p99) | idle | saturated, nice=0 | saturated, nice=10 "
-        "| p99 ÷ idle p99, nice=0 | p99 ÷ idle p99, nice=10 "
-        f"| nice=10 ≤ {TARGET:g}x idle | samples (idle / 0 / 10) |",
+        f"| answer (ms, p50 / p99) | idle | saturated, nice=0 | saturated, nice={NICE_DEFAULT} "
+        f"| p99 ÷ idle p99, nice=0 | p99 ÷ idle p99, nice={NICE_DEFAULT} "
+        f"| nice={NICE_DEFAULT} ≤ {TARGET:g}x idle | samples (idle / 0 / {NICE_DEFAULT}) |",
         "|---|--:|--:|--:|--:|--:|---|--:|",
     ]
     for kind in (RANGE, FULL, NOT_MODIFIED, REDIRECT, NOT_FOUND, HEALTH, REJECTED):
@@ -189,10 +189,12 @@ def render(results: Results, elapsed_s: float) -> str:
         f"- **Saturation**: {LOAD_CLIENTS} client threads cut {results.load_clips} clips that "
         "start 1 s into a GOP, cold (cached file deleted first), one after another, so both "
         "slots re-encode a head with x264 and a third request waits for one. The saturation "
-        "table shows the pool full and the CPUs busy. Idle: the nice=10 server, no load.",
-        f"- **Sampler**: one thread, one keep-alive connection (httpx), the kinds in turn, each "
+        f"table shows the pool full and the CPUs busy. Idle: the nice={NICE_DEFAULT} server, "
+        "no load.",
+        f"- **Sampler**: a process of its own (like a CDN's requests, it shares no GIL with the "
+        f"load threads), one keep-alive connection (httpx), the kinds in turn, each "
         f"{results.rate:g} times a second for {results.seconds:g} s a phase (~{per_kind:.0f} "
-        "samples per kind); a second connection asks for cold clips for the 429 row. Latency "
+        "samples per kind); another process asks for cold clips for the 429 row. Latency "
         "= request sent → body read. A p99 of a few hundred samples is the 2nd or 3rd worst: "
         "**quote ratios and medians**, the machine is small and shared.",
         "",

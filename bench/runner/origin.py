@@ -79,19 +79,26 @@ def add_source(env: Mapping[str, str], source: Path, *options: str) -> list[dict
     return clips
 
 
-def cache_cleaner(cache_dir: Path, clip_id: int, form: str) -> Callable[[], None]:
-    """What deletes the cached file of clip ``clip_id`` in ``form`` from ``cache_dir``."""
+@dataclass(frozen=True)
+class CacheCleaner:
+    """Deletes the cached file of clip ``clip_id`` in ``form`` from ``cache_dir`` when called.
 
-    # Deleting the finished file behind the server's back is how each request
-    # is made cold: ClipCache.lookup() stats the path and treats a missing
-    # file as a miss (pool/cache.py), so the next GET cuts again. The file is
-    # ``<ClipRequest.cache_key>.mp4``, the key ``c<id>-v<version>-<form>-<hash>``
-    # (form: file, smart or pipe); the hash covers the server's source identity.
-    def clean() -> None:
-        for path in cache_dir.glob(f"c{clip_id}-v*-{form}-*.mp4"):
+    A dataclass rather than a closure so that it can be handed to another
+    process (the responsiveness benchmark's samplers run in their own).
+    """
+
+    cache_dir: Path
+    clip_id: int
+    form: str
+
+    def __call__(self) -> None:
+        # Deleting the finished file behind the server's back is how each request
+        # is made cold: ClipCache.lookup() stats the path and treats a missing
+        # file as a miss (pool/cache.py), so the next GET cuts again. The file is
+        # ``<ClipRequest.cache_key>.mp4``, the key ``c<id>-v<version>-<form>-<hash>``
+        # (form: file, smart or pipe); the hash covers the server's source identity.
+        for path in self.cache_dir.glob(f"c{self.clip_id}-v*-{self.form}-*.mp4"):
             path.unlink()
-
-    return clean
 
 
 def fetch_cold(port: int, target: str, clean: Callable[[], None]) -> Sample:
@@ -112,7 +119,7 @@ class Origin:
     def cold(self, target: str, clip_id: int) -> Callable[[], Sample]:
         """A timer of cold GETs of ``target``, clip ``clip_id``'s cached file deleted first."""
         return partial(
-            fetch_cold, self.port, target, cache_cleaner(self.cache_dir, clip_id, self.form)
+            fetch_cold, self.port, target, CacheCleaner(self.cache_dir, clip_id, self.form)
         )
 
 

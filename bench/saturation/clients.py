@@ -40,12 +40,13 @@ def _timed(http: httpx.Client, probe: Probe, request_id: str) -> tuple[int, floa
 
 
 def sample(
-    server: Server, rate: float, name: str, stop: threading.Event
+    server: Server, rate: float, name: str, seconds: float
 ) -> tuple[dict[str, list[Answer]], Sched]:
     """Ask for each cheap kind ``rate`` times a second, in turn, one request at a time.
 
-    Also returns this thread's own scheduling over the phase: a client that
-    waits for a CPU adds that wait to every latency it measures.
+    Runs for ``seconds``, in a process of its own (see run_phase). Also
+    returns this thread's own scheduling over the phase: a client that waits
+    for a CPU adds that wait to every latency it measures.
     """
     answers: dict[str, list[Answer]] = {p.kind: [] for p in server.probes}
     period = 1 / (rate * len(server.probes))
@@ -53,15 +54,16 @@ def sample(
     started = read_sched(me)
     with client(server.origin.port) as http:
         due = time.monotonic()
+        end = due + seconds
         for n in itertools.count():
-            if stop.is_set():
+            if time.monotonic() >= end:
                 break
             probe = server.probes[n % len(server.probes)]
             request_id = f"{name}-{n}"
-            status, seconds = _timed(http, probe, request_id)
+            status, took = _timed(http, probe, request_id)
             if status != probe.status:
                 raise RuntimeError(f"{probe.kind}: {probe.path} answered {status}")
-            answers[probe.kind].append(Answer(request_id, seconds))
+            answers[probe.kind].append(Answer(request_id, took))
             # A fixed schedule, but no burst to catch up after a slow answer:
             # the sampler must not add load of its own when the server lags.
             due = max(due + period, time.monotonic())
@@ -70,25 +72,26 @@ def sample(
 
 
 def sample_429(
-    server: Server, cold: Sequence[Cold], name: str, stop: threading.Event
+    server: Server, cold: Sequence[Cold], name: str, seconds: float
 ) -> tuple[list[Answer], int]:
-    """Ask for cold clips in turn until ``stop``; the 429s, and how many got a slot instead.
+    """Ask for cold clips in turn for ``seconds``; the 429s, and how many got a slot instead.
 
     A request that gets a slot within the queue timeout (a cut ended just then)
     is a smart cut, not a 429: it is counted apart, and deleted before its
-    clip is asked for again.
+    clip is asked for again. Runs in a process of its own (see run_phase).
     """
     answers: list[Answer] = []
     slotted = 0
+    end = time.monotonic() + seconds
     with client(server.origin.port) as http:
         for n, (path, clean) in enumerate(itertools.cycle(cold)):
-            if stop.is_set():
+            if time.monotonic() >= end:
                 break
             clean()
             request_id = f"{name}-429-{n}"
-            status, seconds = _timed(http, Probe(REJECTED, path, 429), request_id)
+            status, took = _timed(http, Probe(REJECTED, path, 429), request_id)
             if status == 429:
-                answers.append(Answer(request_id, seconds))
+                answers.append(Answer(request_id, took))
             elif status == 200:
                 slotted += 1
             else:

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from bench.runner.origin import Origin, cache_cleaner
+from bench.runner.origin import CacheCleaner, Origin
 from bench.runner.source import KEYFRAME_EVERY_S
 from bench.saturation.clients import client
 from bench.saturation.model import (
@@ -67,7 +67,7 @@ def workload(origin: Origin, clips: Clips) -> Workload:
     """The cold clips of ``origin``, split between the load clients and the 429 sampler."""
 
     def cold(pairs: Sequence[tuple[int, str]]) -> tuple[Cold, ...]:
-        return tuple((url, cache_cleaner(origin.cache_dir, i, origin.form)) for i, url in pairs)
+        return tuple((url, CacheCleaner(origin.cache_dir, i, origin.form)) for i, url in pairs)
 
     return Workload(
         load=tuple(cold(clips.load[k::LOAD_CLIENTS]) for k in range(LOAD_CLIENTS)),

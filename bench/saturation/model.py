@@ -8,18 +8,19 @@ from dataclasses import dataclass
 
 from bench.runner.origin import Origin
 from bench.saturation.procfs import Sched
+from origin.settings import Settings
 
 MAX_PROCESSES = 2  # one slot per CPU of the benchmark machine
 QUEUE_TIMEOUT_S = 0.1
-NICE_DEFAULT = 10
+NICE_DEFAULT = Settings().ffmpeg_nice  # the server's default: what this benchmark vouches for
 # Three clients for two slots: while two cuts run, the third client waits in
 # the slot queue (and gets a 429 after QUEUE_TIMEOUT_S, and asks again), so a
 # slot is taken again as soon as it frees, and the sampler's own cold request
 # usually queues behind it and gets its 429.
 LOAD_CLIENTS = 3
 
-IDLE, NICE_0, NICE_10 = "idle", "saturated, nice=0", f"saturated, nice={NICE_DEFAULT}"
-PHASES = (IDLE, NICE_0, NICE_10)
+IDLE, NICE_0, NICED = "idle", "saturated, nice=0", f"saturated, nice={NICE_DEFAULT}"
+PHASES = (IDLE, NICE_0, NICED)
 RANGE = "warm hit, `Range: bytes=0-65535`"
 FULL = "warm hit, full GET"
 NOT_MODIFIED = "304 (`If-None-Match`)"

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import json
+import multiprocessing
 import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    wait,
+)
 from pathlib import Path
 from typing import Any
 
@@ -50,11 +57,20 @@ def loop_lag(port: int) -> Lag:
 def run_phase(
     name: str, server: Server, workload: Workload | None, seconds: float, rate: float
 ) -> Phase:
-    """Sample ``server`` for ``seconds``; with a ``workload``, while its pool is saturated."""
+    """Sample ``server`` for ``seconds``; with a ``workload``, while its pool is saturated.
+
+    The samplers run in processes of their own, as a CDN's requests do: in
+    this one, the load threads and the poller would make them wait for the
+    GIL, a delay the idle phase (no load threads) would not have.
+    """
     port = server.origin.port
     stop_load, stop = threading.Event(), threading.Event()
-    with ThreadPoolExecutor(max_workers=LOAD_CLIENTS + 3) as pool:
+    samplers = ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context("spawn"))
+    with samplers, ThreadPoolExecutor(max_workers=LOAD_CLIENTS + 1) as pool:
         try:
+            # Both sampler processes up (spawned, this package loaded) before the clock starts.
+            for ready in [samplers.submit(time.sleep, 0.5) for _ in range(2)]:
+                ready.result()
             loads = [
                 pool.submit(load, port, clips, stop_load)
                 for clips in (workload.load if workload else ())
@@ -63,16 +79,19 @@ def run_phase(
                 wait_saturated(port)
             cpu, threads, lag = cpu_times(), thread_scheds(server.pid), loop_lag(port)
             started = time.monotonic()
-            sampler = pool.submit(sample, server, rate, name, stop)
+            sampler = samplers.submit(sample, server, rate, name, seconds)
             rejections = (
-                pool.submit(sample_429, server, workload.cold, name, stop) if workload else None
+                samplers.submit(sample_429, server, workload.cold, name, seconds)
+                if workload
+                else None
             )
             poller = pool.submit(poll, server, stop)
             watched: list[Future[Any]] = [sampler, poller, *loads]
             if rejections is not None:
                 watched.append(rejections)
-            # Early if a thread fails: .result() raises its exception.
-            wait(watched, timeout=seconds, return_when=FIRST_COMPLETED)
+            # The sampler ends after ``seconds``; earlier if a thread fails:
+            # .result() raises its exception.
+            wait(watched, return_when=FIRST_COMPLETED)
             stop.set()
             (answers, own), polls = sampler.result(), poller.result()
             elapsed = time.monotonic() - started
@@ -82,6 +101,7 @@ def run_phase(
                 tid: now - threads.get(tid, Sched())
                 for tid, now in thread_scheds(server.pid).items()
             }
+            rejected = rejections.result() if rejections is not None else None
         finally:
             stop.set()
             stop_load.set()
@@ -96,8 +116,8 @@ def run_phase(
             sampler=own,
             lag=lag,
         )
-        if rejections is not None:
-            phase.answers[REJECTED], phase.probes_slotted = rejections.result()
+        if rejected is not None:
+            phase.answers[REJECTED], phase.probes_slotted = rejected
         for future in loads:
             cuts, refused = future.result()
             phase.cuts += cuts
