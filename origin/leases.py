@@ -20,7 +20,7 @@ import structlog
 
 from db import leases
 from db.connection import Pool
-from pool.process import await_uncancellable
+from pool.uncancellable import await_uncancellable
 
 log = structlog.get_logger("origin")
 

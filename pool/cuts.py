@@ -26,11 +26,12 @@ from pool.cache import ClipCache
 from pool.coalesce import Flight
 from pool.errors import RunFailed, RunTimeout, SourceUnavailable, scrub
 from pool.mp4.boxes import Mp4Error
-from pool.process import FfmpegProcess, Outcome, RunResult, await_uncancellable
+from pool.process import FfmpegProcess, Outcome, RunResult
 from pool.request import ClipRequest
 from pool.slots import Claim, Slots
 from pool.sources.locations import SourceError
 from pool.stream import Channel, Tee
+from pool.uncancellable import await_uncancellable
 
 if TYPE_CHECKING:
     from pool.cutting.smart_cut import SmartCut, SmartCutReport

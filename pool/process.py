@@ -1,17 +1,9 @@
 """Run one ffmpeg process: spawn, read its output, time it out, kill it, always reap it.
 
 The process gets its own session and process group (``start_new_session``),
-so a kill reaches anything it started.
-
-The whole process group runs at a lower CPU priority (``nice``) than the
-server when asked: with every core encoding, the event loop still gets the CPU
-it needs to answer cache hits, redirects and 429s on time. With the kernel's
-autogroup scheduling (``kernel.sched_autogroup_enabled``, on in most
-distributions) each session is scheduled as one group with an equal share
-whatever the niceness inside it, so the new session's autogroup gets the
-same nice value: without it an ffmpeg weighed as much as the whole server.
-(A process group without a session would avoid the autogroup, but uvloop,
-which uvicorn uses, refuses ``process_group``.)
+so a kill reaches anything it started, and runs at the priority asked for
+(pool/priority.py); a kill is waited for even by a cancelled caller
+(pool/uncancellable.py).
 
 stderr goes to an unlinked temporary file rather than a pipe: nothing has to
 drain it while ffmpeg runs, and only its last few KB are read at the end.
@@ -25,12 +17,14 @@ import os
 import signal
 import subprocess
 import tempfile
-from collections.abc import AsyncIterator, Coroutine, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Literal, TypeVar
+from typing import IO, Literal
 
 from pool.errors import scrub
+from pool.priority import lower_priority
+from pool.uncancellable import await_uncancellable, spawn_detached
 
 Outcome = Literal["ok", "failed", "timeout", "killed", "client_gone", "preempted"]
 
@@ -38,34 +32,6 @@ KILL_GRACE_S = 1.0
 CHUNK_BYTES = 64 * 1024
 STDERR_TAIL_BYTES = 4096
 _STARTUP_POLL_S = 0.005
-
-T = TypeVar("T")
-
-# The event loop keeps only weak references to tasks; these must outlive
-# whoever started them (a reap must finish even if its requester is gone).
-_background: set[asyncio.Task[Any]] = set()
-
-
-def _spawn_background(coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
-    task = asyncio.ensure_future(coro)
-    _background.add(task)
-    task.add_done_callback(_background.discard)
-    return task
-
-
-async def await_uncancellable(task: asyncio.Future[T]) -> T:
-    """Wait for ``task`` to finish even if we are cancelled meanwhile, then re-raise the cancel."""
-    cancelled = False
-    while not task.done():
-        try:
-            await asyncio.shield(task)
-        except asyncio.CancelledError:
-            if task.done() and not task.cancelled():
-                break  # it finished in the same step as our cancellation
-            cancelled = True
-    if cancelled:
-        raise asyncio.CancelledError
-    return task.result()
 
 
 @dataclass(frozen=True)
@@ -167,13 +133,13 @@ class FfmpegProcess:
                 with contextlib.suppress(Exception):
                     await wrap(await spawning).stop("killed")
 
-            await await_uncancellable(_spawn_background(reap_orphan()))
+            await await_uncancellable(spawn_detached(reap_orphan()))
             raise
         except BaseException:
             stderr_file.close()
             raise
         if nice:
-            _lower_priority(proc.pid, nice)
+            lower_priority(proc.pid, nice)
         return wrap(proc)
 
     def pause(self) -> None:
@@ -187,7 +153,7 @@ class FfmpegProcess:
     def renice(self, nice: int) -> None:
         """Set the process group's niceness to ``nice`` more than ours (see :meth:`spawn`)."""
         if self.result is None:
-            _lower_priority(self._proc.pid, nice)
+            lower_priority(self._proc.pid, nice)
 
     @property
     def pid(self) -> int:
@@ -235,7 +201,7 @@ class FfmpegProcess:
         if self.result is not None:
             return self.result
         if self._stopping is None:
-            self._stopping = _spawn_background(self._terminate_and_reap(outcome))
+            self._stopping = spawn_detached(self._terminate_and_reap(outcome))
         return await await_uncancellable(self._stopping)
 
     # -- internals ---------------------------------------------------------
@@ -323,20 +289,6 @@ class FfmpegProcess:
             return ""
         finally:
             self._stderr.close()
-
-
-def _lower_priority(pid: int, nice: int) -> None:
-    """Make process group ``pid`` (and its autogroup, if any) ``nice`` nicer than us.
-
-    Going back to a lower niceness needs CAP_SYS_NICE: without it the group
-    stays where it is (PermissionError is ignored like a process that exited).
-    """
-    niceness = min(19, os.getpriority(os.PRIO_PROCESS, 0) + nice)
-    with contextlib.suppress(ProcessLookupError, PermissionError):  # exited; not allowed
-        os.setpriority(os.PRIO_PGRP, pid, niceness)
-    # Absent without CONFIG_SCHED_AUTOGROUP; gone if the process already exited.
-    with contextlib.suppress(OSError), open(f"/proc/{pid}/autogroup", "w") as autogroup:
-        autogroup.write(str(niceness))
 
 
 @contextlib.asynccontextmanager

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import TypeVar
 
 from pool.cache import ClipCache
-from pool.process import await_uncancellable
 from pool.store import ClipStore, StoreError
+from pool.uncancellable import await_uncancellable
 
 log = logging.getLogger(__name__)
 
