@@ -2,84 +2,40 @@
 
 :meth:`ClipPool.clip` is the one call a route makes. One path per request:
 cache hit → done; miss → join the run already cutting this key, or start one
-(single flight) → with a shared store (pool/shared_store.py): copy the clip
-if another process stored it, or wait while one cuts it (pool/fleet.py) →
-wait for a slot (or Saturated; background runs yield theirs, pool/slots.py)
-→ cut (pool/cuts.py) into a temp file → rename into the cache → write it
-through to the store. Below the disk's free-space floor a miss is cut the
-same way into a transient file that only its caller sees and deletes once
-served. In pipe mode a request that needs no length gets a stream of the
-bytes as ffmpeg writes them.
-
-Every ffmpeg run lives in a task the pool owns, never in a caller's task: a
-caller that is cancelled (client gone) only drops its interest, and the pool
-decides whether the run goes on. Consumers therefore clean up synchronously
-(no awaits in their ``finally``), which matters under anyio-style cancellation
-where every await in a cancelled scope fails at once.
-
-Stream (pipe) mode: the run that a stream starts hands chunks to that stream
-as ffmpeg writes them, with bounded buffering (a slow reader slows ffmpeg
-down), and tees them into a cache temp file. Streams or ``get_file`` calls
-that arrive while it runs wait for the finished file instead. If the starting
-stream goes away and nobody else waits, the run is cancelled: ffmpeg is
-killed and reaped, and nothing is cached.
+(single flight, pool/runs.py) → with a shared store (pool/shared_store.py):
+copy the clip if another process stored it, or wait while one cuts it
+(pool/fleet.py) → wait for a slot (or Saturated; background runs yield
+theirs, pool/slots.py) → cut (pool/cuts.py) into a temp file → rename into
+the cache → write it through to the store. Below the disk's free-space floor
+a miss is cut the same way into a transient file that only its caller sees
+and deletes once served. In pipe mode a request that needs no length gets a
+stream of the bytes as ffmpeg writes them; streams or ``get_file`` calls that
+arrive while it runs wait for the finished file instead.
 """
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
+from pool.answers import CacheOutcome, FetchedFile, PoolStatus
 from pool.cache import ClipCache
-from pool.coalesce import Flight, SingleFlight
-from pool.cuts import Cutter, FfmpegBinary, RunObserver, SmartCutObserver
+from pool.coalesce import Flight
+from pool.cuts import Cutter, FfmpegBinary, SmartCutObserver
 from pool.cutting.source_samples import INDEXES
 from pool.errors import CacheFull, PoolClosed, Preempted, RunFailed
 from pool.fleet import CutLeases, Fleet
 from pool.process import Outcome
 from pool.request import ClipRequest
+from pool.runs import Runs
 from pool.shared_store import SharedStore
 from pool.slots import Claim, Slots
 from pool.store import ClipStore
-from pool.stream import Channel, ClipStream
+from pool.stream import ClipStream
+from pool.supervisor import RunObserver, Supervisor
 
 # How often a caller whose joined run did not leave a cached file starts over.
 JOIN_ATTEMPTS = 3
-
-CacheOutcome = Literal["hit", "miss", "coalesced", "uncached", "store"]
-
-
-@dataclass(frozen=True)
-class FetchedFile:
-    """A finished clip file and how it was obtained."""
-
-    path: Path
-    # hit: on disk; miss: this call cut it; coalesced: joined a run; store:
-    # copied from the shared clip store, no cut; uncached: cut for this
-    # caller alone, below the disk floor (transient)
-    cache: CacheOutcome
-
-    @property
-    def transient(self) -> bool:
-        """True for a file that is not in the cache: serve it once, then discard it."""
-        return self.cache == "uncached"
-
-
-@dataclass(frozen=True)
-class PoolStatus:
-    """A snapshot for health checks and metrics."""
-
-    active: int  # slots held (= live ffmpeg processes, reaping included)
-    max: int
-    waiting: int  # request runs queued for a slot
-    active_background: int  # slots held by background (warming) runs
-    waiting_background: int  # background runs queued for an idle slot
-    pids: tuple[int, ...]  # live ffmpeg process ids (for RSS from /proc)
-    in_flight: int  # runs started and not finished, queued ones included
-    cache_files: int
-    cache_bytes: int
 
 
 class ClipPool:
@@ -126,23 +82,25 @@ class ClipPool:
             INDEXES.configure(
                 index_cache_max_bytes, cache_dir / "indexes", has_room=self.cache.has_room
             )
+        claims: dict[Flight[Path | None], Claim] = {}
+        self._supervisor = Supervisor(
+            run_timeout_s=run_timeout_s, ffmpeg_nice=ffmpeg_nice, on_run=on_run, claims=claims
+        )
         self.slots = Slots(
             max_processes, queue_timeout_s, retry_after_s=retry_after_s,
-            on_requests=lambda serving: self._cutter.requests_serving(serving),
+            on_requests=self._supervisor.requests_serving,
         )  # fmt: skip
-        # The slot claim of each file run, from its start until it is done:
-        # promoted when a request joins it, read by the cutter for priority.
-        self._claims: dict[Flight[Path | None], Claim] = {}
         self._cutter = Cutter(
-            ffmpeg, self.cache, self.slots, run_timeout_s=run_timeout_s,
-            ffmpeg_nice=ffmpeg_nice, smart_max_reencode_s=smart_max_reencode_s,
-            on_run=on_run, on_smart_cut=on_smart_cut, claims=self._claims,
+            ffmpeg, self.cache, self.slots, self._supervisor,
+            smart_max_reencode_s=smart_max_reencode_s, on_smart_cut=on_smart_cut,
         )  # fmt: skip
-        self._flights: SingleFlight[Path | None] = SingleFlight()
         self.store = SharedStore(store, self.cache) if store is not None else None
         self.fleet = Fleet(self.store, leases) if self.store is not None else None
+        self._runs = Runs(
+            self._cutter, claims, store=self.store, fleet=self.fleet,
+            stream_buffer_bytes=stream_buffer_bytes,
+        )  # fmt: skip
         self._cleanup_interval_s = cleanup_interval_s
-        self._stream_buffer_bytes = stream_buffer_bytes
         self._started = False
         self._closed = False
         self.coalesced_waits = 0  # requests that joined a run another request started
@@ -150,7 +108,7 @@ class ClipPool:
     @property
     def runs_started(self) -> int:
         """ffmpeg processes started so far."""
-        return self._cutter.runs_started
+        return self._supervisor.runs_started
 
     @property
     def cuts(self) -> dict[str, int]:
@@ -160,7 +118,7 @@ class ClipPool:
     @property
     def run_outcomes(self) -> dict[Outcome, int]:
         """How the runs so far ended."""
-        return self._cutter.run_outcomes
+        return self._supervisor.run_outcomes
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -181,7 +139,7 @@ class ClipPool:
         """
         self._closed = True
         await self.cache.stop_periodic()
-        tasks = self._flights.tasks()
+        tasks = self._runs.flights.tasks()
         if tasks and deadline_s > 0:
             await asyncio.wait(tasks, timeout=deadline_s)
         for task in tasks:
@@ -201,8 +159,8 @@ class ClipPool:
             waiting=self.slots.waiting,
             active_background=self.slots.active_background,
             waiting_background=self.slots.waiting_background,
-            pids=tuple(sorted(self._cutter.live)),
-            in_flight=len(self._flights),
+            pids=tuple(sorted(self._supervisor.live)),
+            in_flight=len(self._runs.flights),
             cache_files=self.cache.files,
             cache_bytes=self.cache.bytes_on_disk,
         )
@@ -246,20 +204,19 @@ class ClipPool:
             path = self.cache.lookup(key)
             if path is not None:
                 return FetchedFile(path, how)
-            flight = self._flights.get(key)
+            flight = self._runs.flights.get(key)
             if flight is None:
                 if not self._has_room():
                     if not transient_ok:
                         raise CacheFull()
-                    return FetchedFile(await self._cut_transient(request), "uncached")
-                flight = self._start_file_run(request, background=background)
+                    return FetchedFile(await self._runs.cut_transient(request), "uncached")
+                flight = self._runs.start_file(request, background=background)
                 how = "miss"
             else:
                 self.coalesced_waits += 1
                 how = "coalesced"
-                claim = self._claims.get(flight)
-                if claim is not None and not background:
-                    claim.promote()
+                if not background:
+                    self._runs.promote(flight)
             try:
                 path = await flight.wait()
             except Preempted:
@@ -326,9 +283,10 @@ class ClipPool:
         for _ in range(JOIN_ATTEMPTS):
             path = self.cache.lookup(key)
             if path is None:
-                flight = self._flights.get(key)
+                flight = self._runs.flights.get(key)
                 if flight is None:
-                    await stream.attach_run(*self._start_stream_run(stream.request))
+                    run = self._runs.start_stream(stream.request, cache_it=self._has_room())
+                    await stream.attach_run(*run)
                     return
                 self.coalesced_waits += 1
                 path = await flight.wait()  # a late joiner waits for the finished file
@@ -336,101 +294,11 @@ class ClipPool:
                 return
         raise RunFailed(None, message="the clip could not be stored")
 
-    def _start_stream_run(self, request: ClipRequest) -> tuple[Flight[Path | None], Channel]:
-        cache_it = self._has_room()
-        channel = Channel(self._stream_buffer_bytes)
-        flight = self._flights.start(
-            request.cache_key,
-            lambda f: self._cutter.to_stream(f, request, channel, cache_it=cache_it),
-            cancel_when_abandoned=True,
-            shared=cache_it,  # an uncached run has no file for others to wait for
-        )
-        flight.retain()
-        flight.task.add_done_callback(channel.close_from)
-        return flight, channel
-
     async def _stored_elsewhere(self, request: ClipRequest) -> bool:
         """True if a pipe-mode clip is in the shared store but not here: copy, do not cut."""
         if self.store is None or self.cache.lookup(request.cache_key) is not None:
             return False
         return await self.store.contains(request.cache_key)
-
-    # -- runs --------------------------------------------------------------
-
-    def _start_file_run(self, request: ClipRequest, *, background: bool) -> Flight[Path | None]:
-        claim = Claim(background=background)
-        flight = self._flights.start(
-            request.cache_key, lambda f: self._cut_to_file(f, request, claim)
-        )
-        claim.on_preempt = flight.task.cancel
-        self._claims[flight] = claim
-        flight.task.add_done_callback(lambda _task: self._claims.pop(flight, None))
-        return flight
-
-    async def _cut_to_file(
-        self, flight: Flight[Path | None], request: ClipRequest, claim: Claim
-    ) -> Path:
-        """Flight body for a file: the store's copy (maybe after waiting for another
-        process's cut), else slot, cut, commit, write through."""
-        key = request.cache_key
-        leased = False
-        if self.fleet is not None:
-            found = await self.fleet.stored_or_claimed(key)
-            if isinstance(found, Path):
-                flight.from_store = True
-                return await self._cutter.commit(key, found)
-            leased = found
-
-        def give_back() -> None:
-            if leased and self.fleet is not None:
-                self.fleet.release(key)
-
-        try:
-            temp = await self._cutter.to_temp(flight, request, claim)
-            # The slot is free again: the process is reaped; only the rename is left.
-            path = await self._cutter.commit(key, temp)
-        except BaseException as exc:
-            give_back()
-            if isinstance(exc, asyncio.CancelledError) and claim.preempted:
-                raise Preempted() from None
-            raise
-        if self.store is not None:
-            self.store.write_through(key, path, then=give_back)
-        return path
-
-    async def _cut_transient(self, request: ClipRequest) -> Path:
-        """Cut a clip the cache has no room for into a temp file only the caller sees.
-
-        Each caller cuts its own (there is no finished file for others to
-        wait for), still within the slots, so the disk floor cannot turn into
-        an unbounded number of runs. The run is the pool's task as always;
-        if the caller goes away, it is cancelled, and a file it finished
-        anyway is deleted.
-        """
-        flight = self._flights.start(
-            request.cache_key,
-            lambda f: self._transient_body(f, request),
-            cancel_when_abandoned=True,
-            shared=False,
-        )
-        try:
-            path = await flight.wait()
-        except asyncio.CancelledError:
-            flight.task.add_done_callback(self._discard_result)
-            raise
-        assert path is not None
-        return path
-
-    async def _transient_body(self, flight: Flight[Path | None], request: ClipRequest) -> Path:
-        if self.store is not None:
-            stored = await self.store.fetch(request.cache_key)
-            if stored is not None:
-                return stored
-        return await self._cutter.to_temp(flight, request)
-
-    def _discard_result(self, task: asyncio.Task[Path | None]) -> None:
-        if not task.cancelled() and task.exception() is None and (path := task.result()):
-            self.cache.discard(path)
 
     def _check_open(self) -> None:
         if self._closed:

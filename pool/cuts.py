@@ -5,18 +5,16 @@ What the pool's flights run. A file clip is cut by the smart cut
 re-encodes) when the request asks for it and the source allows, else by one
 ffmpeg stream copy written again with exact edit lists and timing
 (pool/cutting/editlist.py). The source's identity is checked right before a
-cut. Every process is spawned here, tracked by PID, stopped, reaped and
-reported to the observers, whatever ends the run.
+cut. Every process runs under the supervisor (pool/supervisor.py), which
+tracks, stops, reaps and records it whatever ends the run.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
-import functools
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,13 +22,13 @@ from typing import TYPE_CHECKING
 from pool.argv import PIPE_OUTPUT, build_clip_argv
 from pool.cache import ClipCache
 from pool.coalesce import Flight
-from pool.errors import RunFailed, RunTimeout, SourceUnavailable, scrub
+from pool.errors import RunFailed, SourceUnavailable
 from pool.mp4.boxes import Mp4Error
-from pool.process import FfmpegProcess, Outcome, RunResult
 from pool.request import ClipRequest
 from pool.slots import Claim, Slots
 from pool.sources.locations import SourceError
 from pool.stream import Channel, Tee
+from pool.supervisor import Supervisor
 from pool.uncancellable import await_uncancellable
 
 if TYPE_CHECKING:
@@ -39,10 +37,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Niceness of background (warming) runs: the lowest priority there is.
-BACKGROUND_NICE = 19
-
-RunObserver = Callable[[ClipRequest, RunResult], None]
 #: The ffmpeg to run: a path, or what returns it once it is known (the origin
 #: finds and checks ffmpeg after it starts listening; a cut waits for that).
 FfmpegBinary = str | Callable[[], Awaitable[str]]
@@ -50,42 +44,26 @@ SmartCutObserver = Callable[[ClipRequest, "SmartCutReport | SmartCutUnsupported"
 
 
 class Cutter:
-    """Runs cuts within the slots; counts runs and keeps the live processes for status."""
+    """Runs cuts within the slots, under the supervisor; counts the clips cut."""
 
     def __init__(
         self,
         ffmpeg: FfmpegBinary,
         cache: ClipCache,
         slots: Slots,
+        supervisor: Supervisor,
         *,
-        run_timeout_s: float | None,
-        ffmpeg_nice: int = 0,
         smart_max_reencode_s: float | None = None,
-        on_run: RunObserver | None = None,
         on_smart_cut: SmartCutObserver | None = None,
-        claims: Mapping[Flight[Path | None], Claim] | None = None,
     ) -> None:
         self._ffmpeg = ffmpeg
         self.cache = cache
         self.slots = slots
-        self.run_timeout_s = run_timeout_s
-        self.ffmpeg_nice = ffmpeg_nice
+        self.supervisor = supervisor
         self._smart_max_reencode_s = smart_max_reencode_s
-        self._on_run = on_run
         self._on_smart_cut = on_smart_cut
-        self.live: dict[int, FfmpegProcess] = {}
-        self._background: set[FfmpegProcess] = set()  # live background runs
-        self._serving_requests = False  # while True, background runs stay paused
-        # The pool's slot claims of its file runs: a background run is spawned
-        # nicer, paused for requests, and reports being preempted.
-        self._claims: Mapping[Flight[Path | None], Claim] = claims if claims is not None else {}
         # Clips cut (smart cut, copy or stream) by form; one cut may take 0 to 2 ffmpeg runs.
         self.cuts: dict[str, int] = {}
-        # Counters (plain ints, for metrics).
-        self.runs_started = 0
-        self.run_outcomes: dict[Outcome, int] = {
-            "ok": 0, "failed": 0, "timeout": 0, "killed": 0, "client_gone": 0, "preempted": 0,
-        }  # fmt: skip
 
     async def to_temp(
         self, flight: Flight[Path | None], request: ClipRequest, claim: Claim | None = None
@@ -120,9 +98,9 @@ class Cutter:
         """Stream-copy the clip with ffmpeg; the edit list hides the pre-roll and trims the end."""
         # "file:" keeps ffmpeg from reading a colon in the path as a protocol.
         argv = build_clip_argv(ffmpeg, request, "file:" + str(temp))
-        async with self._process(flight, request, argv, watch_file=temp) as process:
+        async with self.supervisor.process(flight, request, argv, watch_file=temp) as process:
             result = await process.wait()
-        self._raise_for(result, request)
+        self.supervisor.raise_for(result, request)
         await self._trim_end(temp, request)
 
     async def _smart_cut(
@@ -155,11 +133,11 @@ class Cutter:
                     preparing.result().close()  # cancelled after it was ready
             argv = cut.encode_argv
             if argv is not None:
-                async with self._process(
+                async with self.supervisor.process(
                     flight, request, argv, watch_file=cut.encode_output
                 ) as run:
                     result = await run.wait()
-                self._raise_for(result, request)
+                self.supervisor.raise_for(result, request)
             assembling = asyncio.ensure_future(asyncio.to_thread(cut.assemble, temp))
             report = await await_uncancellable(assembling)
         except SmartCutUnsupported as exc:
@@ -198,12 +176,14 @@ class Cutter:
             tee = Tee(self.cache, key if cache_it else None)
             try:
                 argv = build_clip_argv(ffmpeg, request, PIPE_OUTPUT)
-                async with self._process(flight, request, argv, watch_file=None) as process:
+                async with self.supervisor.process(
+                    flight, request, argv, watch_file=None
+                ) as process:
                     while chunk := await process.read():
                         tee.write(chunk)
                         await channel.put(chunk)
                     result = await process.wait()
-                self._raise_for(result, request)
+                self.supervisor.raise_for(result, request)
                 temp = tee.finish()
             except BaseException:
                 tee.discard()
@@ -259,100 +239,8 @@ class Cutter:
             self.cache.discard(temp)
             raise
 
-    @contextlib.asynccontextmanager
-    async def _process(
-        self,
-        flight: Flight[Path | None],
-        request: ClipRequest,
-        argv: list[str],
-        *,
-        watch_file: Path | None,
-    ) -> AsyncIterator[FfmpegProcess]:
-        """Spawn ffmpeg, track its PID, and always stop, reap and record it.
-
-        A background run is spawned at BACKGROUND_NICE and is paused while
-        any request holds a slot (:meth:`requests_serving`): a free slot is
-        not a free core, and even at the lowest priority a second encoder
-        slows a request's by a third here (shared caches, memory bandwidth).
-        If a request joins it, it resumes with the request's niceness (where
-        the system allows lowering it again).
-        """
-        claim = self._claims.get(flight)
-        background = claim is not None and claim.background
-        try:
-            process = await FfmpegProcess.spawn(
-                argv,
-                timeout_s=self.run_timeout_s,
-                pipe_stdout=watch_file is None,
-                watch_file=watch_file,
-                nice=BACKGROUND_NICE if background else self.ffmpeg_nice,
-            )
-        except OSError as exc:
-            raise RunFailed(None, f"cannot start ffmpeg: {exc.strerror}") from exc
-        self.live[process.pid] = process
-        self.runs_started += 1
-        if claim is not None and background:
-            self._background.add(process)
-            if self._serving_requests:
-                process.pause()
-            claim.on_promote = functools.partial(self._promote, process)
-        try:
-            yield process
-        finally:
-            self._background.discard(process)
-            if claim is not None:
-                claim.on_promote = None
-            try:
-                await process.stop(self._stop_reason(flight))
-            finally:
-                del self.live[process.pid]
-                if process.result is not None:
-                    self._record(request, process.result)
-
-    def requests_serving(self, serving: bool) -> None:
-        """Pause background runs while a request holds a slot; resume them after."""
-        self._serving_requests = serving
-        for process in self._background:
-            if serving:
-                process.pause()
-            else:
-                process.resume()
-
-    def _promote(self, process: FfmpegProcess) -> None:
-        """A request now waits for this background run: full speed, request priority."""
-        self._background.discard(process)
-        process.resume()
-        process.renice(self.ffmpeg_nice)
-
     def _count_cut(self, request: ClipRequest) -> None:
         self.cuts[request.form] = self.cuts.get(request.form, 0) + 1
-
-    def _stop_reason(self, flight: Flight[Path | None]) -> Outcome:
-        claim = self._claims.get(flight)
-        if claim is not None and claim.preempted:
-            return "preempted"
-        return "client_gone" if flight.abandoned else "killed"
-
-    def _record(self, request: ClipRequest, result: RunResult) -> None:
-        self.run_outcomes[result.outcome] += 1
-        if self._on_run is not None:
-            try:
-                self._on_run(request, result)
-            except Exception:
-                log.exception("run observer failed")
-
-    def _raise_for(self, result: RunResult, request: ClipRequest) -> None:
-        """Turn an unsuccessful run into the matching PoolError."""
-        line = result.last_stderr_line
-        if result.outcome == "timeout":
-            raise RunTimeout(self.run_timeout_s or 0.0, line)
-        if result.outcome == "ok":
-            if result.bytes_out == 0:
-                raise RunFailed(0, line, message="ffmpeg produced no output")
-            return
-        if result.outcome == "failed" and _could_not_open_input(result, request):
-            raise SourceUnavailable(detail=line)
-        raise RunFailed(result.exit_status, line)
 
 
 def _check_source(request: ClipRequest) -> None:
@@ -362,10 +250,3 @@ def _check_source(request: ClipRequest) -> None:
         request.source_check()
     except SourceError as exc:
         raise SourceUnavailable(detail=str(exc)) from None
-
-
-def _could_not_open_input(result: RunResult, request: ClipRequest) -> bool:
-    # ffmpeg >= 6 says "Error opening input ..."; 5.x prints "<input>: <reason>".
-    # (The tail is scrubbed of URL queries, so compare with the scrubbed input.)
-    tail = result.stderr_tail
-    return "Error opening input" in tail or f"{scrub(request.source_input)}: " in tail

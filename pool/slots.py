@@ -13,7 +13,7 @@ its run) and takes the freed slot, waiting at least ``PREEMPT_WAIT_S`` for
 it even with a queue timeout of 0. So a request never waits behind
 background work for a slot. A free slot is not a free core, though: while
 any request holds a slot, ``on_requests(True)`` lets the owner pause the
-background runs already going (pool/cuts.py), and ``on_requests(False)``
+background runs already going (pool/supervisor.py), and ``on_requests(False)``
 resumes them. A background claim that a request comes to depend on (the
 request joined its run) is promoted and no longer yields.
 """
