@@ -16,8 +16,9 @@ import sys
 from array import array
 
 from pool.mp4.boxes import Box, Mp4Error, parse_boxes
-from pool.mp4.index import Movie, Samples, Track
+from pool.mp4.index import Movie, Track
 from pool.mp4.sample_tables import ChunkMap
+from pool.mp4.samples import Samples
 
 INDEX_MAGIC = b"ORIGIDX\n"
 INDEX_FORMAT = 1

@@ -3,7 +3,7 @@
 Each table is unpacked in bulk (``array.frombytes`` and one byte swap) rather
 than one ``struct`` call per entry; run-length tables (stts, ctts) are expanded
 with ``repeat``/``chain``. :mod:`pool.mp4.index` builds a track's
-:class:`~pool.mp4.index.Samples` from these.
+:class:`~pool.mp4.samples.Samples` from these.
 """
 
 from __future__ import annotations

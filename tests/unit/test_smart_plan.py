@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pool.cutting.smart_plan import CutPlan, SmartCutUnsupported, plan_cut
-from pool.mp4.index import Sample
+from pool.mp4.samples import Sample
 
 TICKS = 512  # per frame
 SCALE = 15360  # 30 fps
