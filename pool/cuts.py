@@ -1,6 +1,6 @@
 """Cutting runs: one clip into a temp file or a stream, inside a slot, every process recorded.
 
-What the pool's flights run. A file clip is cut by the smart cut
+What the pool's flights (pool/runs.py) run. A file clip is cut by the smart cut
 (pool/cutting/smart_cut.py: at most one ffmpeg run, for the frames it
 re-encodes) when the request asks for it and the source allows, else by one
 ffmpeg stream copy written again with exact edit lists and timing
