@@ -1,7 +1,8 @@
-"""Timed runs: one GET on a fresh loopback connection, one ffmpeg subprocess."""
+"""Timed runs: one GET on a fresh or a kept-alive loopback connection, one ffmpeg subprocess."""
 
 from __future__ import annotations
 
+import select
 import socket
 import subprocess
 import time
@@ -41,16 +42,21 @@ def _dechunked_size(body: bytes) -> int:
         pos = eol + 2 + length + 2
 
 
-def fetch(port: int, target: str) -> Sample:
-    """GET ``target`` on a fresh loopback connection; time the first body byte and the last.
-
-    A raw socket rather than an HTTP library: reading 40 MB in 64 KiB pieces
-    through Python-level parsing costs tens of milliseconds, which would hide
-    the difference between two fast servers.
-    """
-    request = (
-        f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+def _request(port: int, target: str, connection: str) -> bytes:
+    return (
+        f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: {connection}\r\n\r\n"
     ).encode()
+
+
+def _exchange(
+    sock: socket.socket, request: bytes, port: int, target: str, *, until_close: bool,
+    started: float | None = None,
+) -> Sample:  # fmt: skip
+    """Send ``request`` and read its answer, timed from ``started`` (default: the send).
+
+    Without ``until_close`` the answer must carry a Content-Length (a
+    keep-alive connection reads exactly that much and stays open).
+    """
     buf = bytearray(1 << 20)
     head = bytearray()
     header_end = -1
@@ -59,32 +65,92 @@ def fetch(port: int, target: str) -> Sample:
     chunked: list[bytes] = []
     ttfb: float | None = None
     received = 0
-    start = time.perf_counter()
-    with socket.create_connection(("127.0.0.1", port)) as sock:
-        sock.sendall(request)
-        while n := sock.recv_into(buf):
-            data = memoryview(buf)[:n]
+    start = time.perf_counter() if started is None else started
+    sock.sendall(request)
+    while n := sock.recv_into(buf):
+        data = memoryview(buf)[:n]
+        if header_end < 0:
+            head += data
+            header_end = head.find(b"\r\n\r\n")
             if header_end < 0:
-                head += data
-                header_end = head.find(b"\r\n\r\n")
-                if header_end < 0:
-                    continue
-                status, headers = _parse_head(bytes(head[:header_end]))
-                if "content-length" in headers:
-                    length = int(headers["content-length"])
-                data = memoryview(bytes(head[header_end + 4 :]))
-            if data and ttfb is None:
-                ttfb = time.perf_counter() - start
-            received += len(data)
-            if length is None:
-                chunked.append(bytes(data))  # decoded after the clock stops
-            elif received >= length:
-                break
-        total = time.perf_counter() - start
+                continue
+            status, headers = _parse_head(bytes(head[:header_end]))
+            if "content-length" in headers:
+                length = int(headers["content-length"])
+            elif not until_close:
+                raise RuntimeError(f"GET {target} on port {port}: no Content-Length to keep alive")
+            data = memoryview(bytes(head[header_end + 4 :]))
+        if data and ttfb is None:
+            ttfb = time.perf_counter() - start
+        received += len(data)
+        if length is None:
+            chunked.append(bytes(data))  # decoded after the clock stops
+        elif received >= length:
+            break
+    total = time.perf_counter() - start
     if status != 200:
         raise RuntimeError(f"GET {target} on port {port} answered {status}: {bytes(head)[:300]!r}")
+    if length is not None and received != length:
+        raise RuntimeError(f"GET {target} on port {port}: {received} of {length} bytes")
     size = received if length is not None else _dechunked_size(b"".join(chunked))
     return Sample(ttfb, total, size)
+
+
+def fetch(port: int, target: str) -> Sample:
+    """GET ``target`` on a fresh loopback connection; time the first body byte and the last.
+
+    A raw socket rather than an HTTP library: reading 40 MB in 64 KiB pieces
+    through Python-level parsing costs tens of milliseconds, which would hide
+    the difference between two fast servers. The clock includes the connect.
+    """
+    start = time.perf_counter()
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        return _exchange(
+            sock, _request(port, target, "close"), port, target, until_close=True, started=start
+        )
+
+
+class KeepAlive:
+    """One keep-alive loopback connection: the same raw-socket GET as :func:`fetch`,
+    each request on the connection the previous one left open.
+
+    A server that closed it in between (an idle timeout) is reconnected before
+    the clock starts, so every timed GET runs on an open connection.
+    """
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self._sock: socket.socket | None = None
+
+    def _open(self) -> socket.socket:
+        sock = self._sock
+        if sock is not None:
+            readable, _, _ = select.select([sock], [], [], 0)
+            if readable:  # EOF (or stray bytes): the server is done with it
+                sock.close()
+                sock = None
+        if sock is None:
+            sock = socket.create_connection(("127.0.0.1", self.port))
+            self._sock = sock
+        return sock
+
+    def get(self, target: str) -> Sample:
+        """GET ``target``; time the first body byte and the last."""
+        sock = self._open()
+        try:
+            return _exchange(
+                sock, _request(self.port, target, "keep-alive"), self.port, target,
+                until_close=False,
+            )  # fmt: skip
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Close the connection (a later :meth:`get` opens a new one)."""
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
 
 
 def run_ffmpeg(argv: Sequence[str], output: Path) -> Sample:
