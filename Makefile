@@ -30,6 +30,9 @@ bench: setup
 	$(BIN)/python -m bench.warming
 	$(BIN)/python -m bench.cold_start
 	$(BIN)/python -m bench.sample_index
+	$(BIN)/python -m bench.client_styles
+	$(BIN)/python -m bench.smartcut_peer
+	$(BIN)/python -m bench.registration
 
 # The production image, built from the Dockerfile with podman (no daemon, no registry).
 image:

@@ -8,6 +8,12 @@
   with background warming; its own section.
 - ``python -m bench.cold_start``: a fresh ``origin serve``'s start to its first
   answers (scale to zero); its own section.
+- ``python -m bench.client_styles``: the warm and cold ratios as a fresh
+  connection, keep-alive, ``http.client`` and curl see them; its own section.
+- ``python -m bench.smartcut_peer``: the ``smartcut`` CLI (PyPI) against the
+  origin's smart cut on the same clips; its own section.
+- ``python -m bench.registration``: probing a two-hour source from its index,
+  local and in S3, against the full packet scan; its own section.
 - contenders/: one page per contender of the latency benchmark.
 - saturation/: the responsiveness benchmark's clients, phases and /proc readings.
 - runner/: what both run on: servers, the source, timed fetches, statistics.

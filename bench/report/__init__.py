@@ -7,4 +7,6 @@
 - :mod:`~bench.report.responsiveness`: the section that ``bench.responsiveness`` writes.
 - :mod:`~bench.report.warming`: the section that ``bench.warming`` writes.
 - :mod:`~bench.report.cold_start`: the section that ``bench.cold_start`` writes.
+- :mod:`~bench.report.client_styles`, :mod:`~bench.report.smartcut_peer`,
+  :mod:`~bench.report.registration`: the sections those benchmarks write.
 """

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
-from pool.mp4.index import read_movie
+from bench.runner.local_index import local_movie
 
 
 @dataclass(frozen=True)
@@ -30,14 +30,7 @@ def source_frames(source: Path, start: Fraction, end: Fraction) -> SourceFrames:
     What the smart cut itself expects: every frame whose exact presentation
     time (edit list applied) is in the range, no more.
     """
-    with source.open("rb") as f:
-        size = f.seek(0, 2)
-
-        def read_at(offset: int, n: int) -> bytes:
-            f.seek(offset)
-            return f.read(n)
-
-        video = read_movie(read_at, size).first(b"vide")
+    video = local_movie(source).first(b"vide")
     if video is None:
         raise ValueError(f"{source}: no video track")
     times = sorted(Fraction(p, video.timescale) for p in video.samples.pts if p >= 0)
