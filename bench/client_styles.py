@@ -14,8 +14,12 @@ the text is in bench/report/client_styles.py. About a minute on 2 CPUs.
 
 from __future__ import annotations
 
+import resource
 import sys
+import time
+from collections import defaultdict
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from bench.contenders import nginx_mp4, raw_ffmpeg
 from bench.report.client_styles import (
@@ -28,6 +32,8 @@ from bench.report.client_styles import (
     KEEP_ALIVE,
     NGINX,
     PYTHON,
+    QUICK_ACK,
+    SMALL_READS,
     STATIC,
     WARM,
     Results,
@@ -39,24 +45,30 @@ from bench.runner.origin import cache_cleaner
 from bench.runner.source import ensure_source
 from bench.runner.stage import Clip, Stage, staged
 from bench.runner.timing import KeepAlive, Sample, fetch
+from bench.saturation.procfs import Sched, server_pid, thread_scheds
 from pool.ffmpeg_binary import find_ffmpeg
 
-Get = Callable[[int, str], Sample]
+#: What curl 7.88 asks of each recv (measured with strace: 102 400 bytes).
+CURL_READ_BYTES = 100 * 1024
 
 
 class Clients:
     """Every client style's way to GET, with the connections the kept-alive ones hold."""
 
     def __init__(self) -> None:
-        self._kept: dict[int, KeepAlive] = {}
+        self._kept: dict[tuple[int, bool], KeepAlive] = {}
         self._python: dict[int, PythonClient] = {}
 
     def get(self, style: str, port: int, target: str) -> list[tuple[str, Sample]]:
         """One GET of ``target`` in ``style``: its samples (curl's run gives two)."""
         if style == FRESH:
             return [(FRESH, fetch(port, target))]
-        if style == KEEP_ALIVE:
-            return [(KEEP_ALIVE, self._kept.setdefault(port, KeepAlive(port)).get(target))]
+        if style == SMALL_READS:
+            return [(SMALL_READS, fetch(port, target, CURL_READ_BYTES))]
+        if style in (KEEP_ALIVE, QUICK_ACK):
+            quick = style == QUICK_ACK
+            kept = self._kept.setdefault((port, quick), KeepAlive(port, quick_ack=quick))
+            return [(style, kept.get(target))]
         if style == PYTHON:
             return [(PYTHON, self._python.setdefault(port, PythonClient(port)).get(target))]
         wall, own = curl(port, target)
@@ -71,7 +83,7 @@ class Clients:
 
 
 #: The styles a run asks with (curl's one run gives both curl rows).
-ASKED = (FRESH, KEEP_ALIVE, PYTHON, CURL_WALL)
+ASKED = (FRESH, SMALL_READS, KEEP_ALIVE, QUICK_ACK, PYTHON, CURL_WALL)
 
 
 def _targets(stage: Stage, clip: Clip) -> dict[str, tuple[int, str, Callable[[], None]]]:
@@ -88,8 +100,27 @@ def _targets(stage: Stage, clip: Clip) -> dict[str, tuple[int, str, Callable[[],
     }
 
 
+def nginx_worker(stage: Stage) -> int:
+    """The pid of the one nginx worker (bench.runner.nginx runs one), a child of the master."""
+    master = (stage.work / "nginx" / "nginx.pid").read_text().strip()
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    return int(children[0])
+
+
+def _client_cpu() -> float:
+    """CPU seconds this thread and the children it waited for (curl) have used so far."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.thread_time() + children.ru_utime + children.ru_stime
+
+
+def _on_cpu(pid: int) -> Sched:
+    return sum(thread_scheds(pid).values(), Sched())
+
+
 def _rotate(stage: Stage, clip: Clip, clients: Clients, results: Results) -> None:
     targets = _targets(stage, clip)
+    servers = {WARM: server_pid(stage.editlist.port), NGINX: nginx_worker(stage)}
+    servers[STATIC] = servers[NGINX]
     raw = raw_ffmpeg.CONTENDER.timer(stage, clip)
     label = clip.span.label
     pairs = [(c, s) for c in targets for s in ASKED]
@@ -104,7 +135,13 @@ def _rotate(stage: Stage, clip: Clip, clients: Clients, results: Results) -> Non
         for contender, style in order:
             port, target, before = targets[contender]
             before()
-            for name, sample in clients.get(style, port, target):
+            pid = servers.get(contender)
+            used, client = _on_cpu(pid) if pid else Sched(), _client_cpu()
+            samples = clients.get(style, port, target)
+            results.client[(label, contender, style)].append(_client_cpu() - client)
+            if pid:
+                results.server[(label, contender, style)].append(_on_cpu(pid) - used)
+            for name, sample in samples:
                 results.samples.setdefault((label, contender, name), []).append(sample)
         results.raw.setdefault(label, []).append(raw())
         results.curl_start_s.append(process_start(["curl", "--version"]))
@@ -115,7 +152,7 @@ def measure(runs: int) -> Results:
     """Start everything, time every contender in every style ``runs`` times, stop everything."""
     ffmpeg = find_ffmpeg(None)
     source = ensure_source(ffmpeg)
-    results = Results({}, {}, [], runs)
+    results = Results({}, defaultdict(list), defaultdict(list), {}, [], runs)
     with staged(ffmpeg, source) as stage:
         for clip in stage.clips:
             fetch(stage.editlist.port, clip.url)  # the cached file the warm rows read

@@ -11,7 +11,7 @@ import http.client
 import subprocess
 import time
 
-from bench.runner.timing import Sample
+from bench.runner.timing import Sample, closed_by_peer
 
 #: curl's own timers: headers read, transfer done (seconds, from its start of the request).
 CURL_TIMES = "%{http_code} %{time_starttransfer} %{time_total} %{size_download}"
@@ -44,13 +44,18 @@ def process_start(argv: list[str]) -> float:
 
 
 class PythonClient:
-    """One keep-alive ``http.client`` connection that reads each body whole into memory."""
+    """One keep-alive ``http.client`` connection that reads each body whole into memory
+    (reconnected before the clock starts when the server has closed it)."""
 
     def __init__(self, port: int) -> None:
         self._connection = http.client.HTTPConnection("127.0.0.1", port)
 
     def get(self, target: str) -> Sample:
         """GET ``target``: time the headers (``getresponse``) and the whole body (``read``)."""
+        sock = self._connection.sock
+        if sock is not None and closed_by_peer(sock):
+            self._connection.close()  # the next request connects again, before the clock
+            self._connection.connect()
         start = time.perf_counter()
         self._connection.request("GET", target)
         response = self._connection.getresponse()

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+READ_BYTES = 1 << 20  # a recv at most: the raw-socket client drains the socket in big reads
+
 
 @dataclass(frozen=True)
 class Sample:
@@ -50,14 +52,15 @@ def _request(port: int, target: str, connection: str) -> bytes:
 
 def _exchange(
     sock: socket.socket, request: bytes, port: int, target: str, *, until_close: bool,
-    started: float | None = None,
+    started: float | None = None, read_bytes: int = READ_BYTES,
 ) -> Sample:  # fmt: skip
-    """Send ``request`` and read its answer, timed from ``started`` (default: the send).
+    """Send ``request`` and read its answer, timed from ``started`` (default: the send),
+    at most ``read_bytes`` a ``recv``.
 
     Without ``until_close`` the answer must carry a Content-Length (a
     keep-alive connection reads exactly that much and stays open).
     """
-    buf = bytearray(1 << 20)
+    buf = bytearray(read_bytes)
     head = bytearray()
     header_end = -1
     status = 0
@@ -96,7 +99,7 @@ def _exchange(
     return Sample(ttfb, total, size)
 
 
-def fetch(port: int, target: str) -> Sample:
+def fetch(port: int, target: str, read_bytes: int = READ_BYTES) -> Sample:
     """GET ``target`` on a fresh loopback connection; time the first body byte and the last.
 
     A raw socket rather than an HTTP library: reading 40 MB in 64 KiB pieces
@@ -106,8 +109,16 @@ def fetch(port: int, target: str) -> Sample:
     start = time.perf_counter()
     with socket.create_connection(("127.0.0.1", port)) as sock:
         return _exchange(
-            sock, _request(port, target, "close"), port, target, until_close=True, started=start
-        )
+            sock, _request(port, target, "close"), port, target, until_close=True,
+            started=start, read_bytes=read_bytes,
+        )  # fmt: skip
+
+
+def closed_by_peer(sock: socket.socket) -> bool:
+    """Whether an idle kept-alive connection has something to read: the server's EOF
+    (an idle timeout), so the next request must open a new connection."""
+    readable, _, _ = select.select([sock], [], [], 0)
+    return bool(readable)
 
 
 class KeepAlive:
@@ -118,20 +129,25 @@ class KeepAlive:
     the clock starts, so every timed GET runs on an open connection.
     """
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, *, quick_ack: bool = False) -> None:
         self.port = port
+        # TCP_NODELAY, and TCP_QUICKACK before each request (Linux clears it
+        # again as it pleases): no Nagle or delayed-ACK wait on our side.
+        self.quick_ack = quick_ack
         self._sock: socket.socket | None = None
 
     def _open(self) -> socket.socket:
         sock = self._sock
-        if sock is not None:
-            readable, _, _ = select.select([sock], [], [], 0)
-            if readable:  # EOF (or stray bytes): the server is done with it
-                sock.close()
-                sock = None
+        if sock is not None and closed_by_peer(sock):
+            sock.close()
+            sock = None
         if sock is None:
             sock = socket.create_connection(("127.0.0.1", self.port))
+            if self.quick_ack:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self._sock = sock
+        if self.quick_ack:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
         return sock
 
     def get(self, target: str) -> Sample:
