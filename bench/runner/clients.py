@@ -53,9 +53,19 @@ class PythonClient:
     def get(self, target: str) -> Sample:
         """GET ``target``: time the headers (``getresponse``) and the whole body (``read``)."""
         sock = self._connection.sock
-        if sock is not None and closed_by_peer(sock):
-            self._connection.close()  # the next request connects again, before the clock
+        if sock is None or closed_by_peer(sock):
+            self._connection.close()  # connect again before the clock starts
             self._connection.connect()
+        try:
+            return self._timed_get(target)
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            # Closed by the server as we sent (its idle timeout): once more on a
+            # new connection, with a new clock.
+            self._connection.close()
+            self._connection.connect()
+            return self._timed_get(target)
+
+    def _timed_get(self, target: str) -> Sample:
         start = time.perf_counter()
         self._connection.request("GET", target)
         response = self._connection.getresponse()

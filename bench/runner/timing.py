@@ -44,6 +44,10 @@ def _dechunked_size(body: bytes) -> int:
         pos = eol + 2 + length + 2
 
 
+class ConnectionClosed(RuntimeError):
+    """The server closed the connection before answering at all."""
+
+
 def _request(port: int, target: str, connection: str) -> bytes:
     return (
         f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: {connection}\r\n\r\n"
@@ -91,6 +95,8 @@ def _exchange(
         elif received >= length:
             break
     total = time.perf_counter() - start
+    if not head:
+        raise ConnectionClosed(f"GET {target} on port {port}: closed before any answer")
     if status != 200:
         raise RuntimeError(f"GET {target} on port {port} answered {status}: {bytes(head)[:300]!r}")
     if length is not None and received != length:
@@ -152,12 +158,19 @@ class KeepAlive:
 
     def get(self, target: str) -> Sample:
         """GET ``target``; time the first body byte and the last."""
-        sock = self._open()
+        request = _request(self.port, target, "keep-alive")
+        reused = self._sock is not None
         try:
-            return _exchange(
-                sock, _request(self.port, target, "keep-alive"), self.port, target,
-                until_close=False,
-            )  # fmt: skip
+            try:
+                return _exchange(self._open(), request, self.port, target, until_close=False)
+            except ConnectionClosed:
+                if not reused:
+                    raise
+                # Closed by the server as we sent (its idle timeout, or it had
+                # said Connection: close): once more on a new connection, with
+                # a new clock.
+                self.close()
+                return _exchange(self._open(), request, self.port, target, until_close=False)
         except BaseException:
             self.close()
             raise
