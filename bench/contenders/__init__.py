@@ -2,7 +2,9 @@
 
 Each page holds a :class:`~bench.contenders.base.Contender`: its row's label,
 its bullet under Method in docs/benchmarks.md, and how one run of it is timed.
-The origin's two cold cuts also time their own steps, and
+:mod:`~bench.contenders.keep_alive` repeats the warm, nginx and edit-list
+cold rows on kept-alive connections. The origin's two cold cuts also time
+their own steps, and
 :mod:`~bench.contenders.wrk_throughput` measures warm throughput apart.
 """
 
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 from bench.contenders import (
     full_reencode,
+    keep_alive,
     nginx_mp4,
     origin_editlist,
     origin_pipe,
@@ -24,9 +27,12 @@ LINEUP: tuple[Contender, ...] = (
     raw_ffmpeg.CONTENDER,
     full_reencode.CONTENDER,
     origin_editlist.CONTENDER,
+    keep_alive.COLD,
     origin_smart_cut.CONTENDER,
     origin_warm.CONTENDER,
+    keep_alive.WARM,
     nginx_mp4.PLAIN,
+    keep_alive.NGINX,
     nginx_mp4.KEY_FRAME,
     origin_pipe.CONTENDER,
 )
