@@ -10,9 +10,10 @@ origin (its cached file deleted first; a fresh connection, as in the
 latency tables), and ``smartcut SOURCE OUT --keep START,END`` as a
 subprocess, spawn to exit. Each one's output is then checked the same way
 (bench/runner/output_check.py): frames decoded against the source frames in
-``[start, end)``, and the first frame's PSNR against the source frame at
-``start``. A contender that cannot be installed or fails on a clip keeps its
-row, with the error. It replaces its own section of docs/benchmarks.md (or
+``[start, end)``, the first frame's PSNR against the source frame at
+``start`` and the last frame's against the source's last before ``end``.
+A contender that cannot be installed or fails on a clip keeps its row,
+with the error. It replaces its own section of docs/benchmarks.md (or
 ``PATH``), between ``<!-- smartcut-peer -->`` and ``<!-- /smartcut-peer
 -->``. About two minutes on 2 CPUs with the default 5 runs.
 """
@@ -34,7 +35,7 @@ from bench.runner.origin import Origin, private_cluster, serve, workspace
 from bench.runner.output_check import (
     SourceFrames,
     decoded_frames,
-    first_frame_psnr,
+    frame_psnr,
     source_frames,
 )
 from bench.runner.smartcut_env import VERSION, SmartcutUnavailable, ensure_smartcut
@@ -101,7 +102,8 @@ def smartcut_contender(cli: Path, source: Path, clip: Clip, output: Path) -> Con
 def check(ffmpeg: str, source: Path, frames: SourceFrames, row: Row, output: Path) -> None:
     """Fill ``row``'s frame count, first-frame PSNR and size from ``output``."""
     row.frames = decoded_frames(ffmpeg, output)
-    row.psnr_db = first_frame_psnr(ffmpeg, output, source, frames.first_s)
+    row.psnr_db = frame_psnr(ffmpeg, output, source, frames.first_s)
+    row.last_psnr_db = frame_psnr(ffmpeg, output, source, frames.last_s, row.frames - 1)
     row.size = output.stat().st_size
 
 
@@ -159,7 +161,7 @@ def measure(runs: int) -> Results:
                 results.rows[(label, name)] = row
             if rows[ORIGIN].error is None and frames.before_s is not None:
                 # What a first frame one frame early scores: the PSNRs' yardstick.
-                results.wrong_db[label] = first_frame_psnr(ffmpeg, ours, source, frames.before_s)
+                results.wrong_db[label] = frame_psnr(ffmpeg, ours, source, frames.before_s)
             print(f"{label} clip done", file=sys.stderr)
     return results
 

@@ -21,6 +21,7 @@ class Row:
     seconds: list[float] = field(default_factory=list)
     frames: int | None = None  # decoded from its output
     psnr_db: float | None = None  # its first frame against the source frame at the start
+    last_psnr_db: float | None = None  # its last frame against the source's last in range
     size: int | None = None
     error: str | None = None
 
@@ -46,12 +47,13 @@ def _psnr(db: float | None) -> str:
 
 def _line(label: str, name: str, row: Row, expected: int) -> str:
     if row.error is not None:
-        return f"| {label} | {name} | **failed**: {row.error} | | | | |"
+        return f"| {label} | {name} | **failed**: {row.error} | | | | | |"
     frames = "-" if row.frames is None else f"{row.frames} of {expected}"
     exact = "" if row.frames is None else (" (exact)" if row.frames == expected else " (**off**)")
     return (
         f"| {label} | {name} | {ms(median(row.seconds))} | {ms(p90(row.seconds))} "
-        f"| {frames}{exact} | {_psnr(row.psnr_db)} | {row.size or 0:,} |"
+        f"| {frames}{exact} | {_psnr(row.psnr_db)} | {_psnr(row.last_psnr_db)} "
+        f"| {row.size or 0:,} |"
     )
 
 
@@ -91,14 +93,16 @@ def render(results: Results, elapsed_s: float) -> str:
         "checked the same way: the frames ffmpeg decodes from it against the source frames "
         "presented in `[start, end)` (read from the source's index: what the smart cut "
         "itself expects), and the PSNR (ffmpeg's `psnr` filter, Y/U/V average) of its first "
-        "decoded frame against the source frame at `start`. For scale, the origin's first "
+        "decoded frame against the source frame at `start`, and of its last decoded frame "
+        "against the last source frame before `end`. For scale, the origin's first "
         "frame against the source frame just *before* `start` (a first frame one off): "
         + ", ".join(f"{db:.1f} dB ({label})" for label, db in results.wrong_db.items())
         + "."
         + start_up,
         "",
-        "| clip | contender | time median | time p90 | frames decoded | first-frame PSNR | bytes |",
-        "|---|---|--:|--:|--:|--:|--:|",
+        "| clip | contender | time median | time p90 | frames decoded | first-frame PSNR "
+        "| last-frame PSNR | bytes |",
+        "|---|---|--:|--:|--:|--:|--:|--:|",
     ]
     for span in SPANS:
         for name in (ORIGIN, SMARTCUT):

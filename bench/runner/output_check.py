@@ -1,4 +1,4 @@
-"""What a cut clip shows, against its source: frame count and the first frame's PSNR.
+"""What a cut clip shows, against its source: frame count, first and last frames' PSNR.
 
 The same checks for every contender, whatever made the file: ffmpeg decodes
 it as a player would (edit lists honoured) and the source's side comes from
@@ -21,7 +21,8 @@ class SourceFrames:
 
     count: int  # frames presented in [start, end)
     first_s: Fraction  # the presentation time of the first of them
-    before_s: Fraction | None  # that of the frame just before it (a wrong first frame)
+    last_s: Fraction  # that of the last of them
+    before_s: Fraction | None  # that of the frame just before the first (a wrong first frame)
 
 
 def source_frames(source: Path, start: Fraction, end: Fraction) -> SourceFrames:
@@ -38,7 +39,7 @@ def source_frames(source: Path, start: Fraction, end: Fraction) -> SourceFrames:
     if not inside:
         raise ValueError(f"{source}: no frame in [{start}, {end})")
     before = [t for t in times if t < start]
-    return SourceFrames(len(inside), inside[0], before[-1] if before else None)
+    return SourceFrames(len(inside), inside[0], inside[-1], before[-1] if before else None)
 
 
 def decoded_frames(ffmpeg: str, clip: Path) -> int:
@@ -58,13 +59,14 @@ _TOLERANCE_S = Fraction(1, 10_000)
 _SEEK_BEFORE_S = 1
 
 
-def first_frame_psnr(ffmpeg: str, clip: Path, source: Path, at: Fraction) -> float:
-    """PSNR (dB; ``inf`` when identical) of ``clip``'s first decoded frame against the
-    source frame presented at ``at`` (ffmpeg's psnr filter, average of Y, U, V)."""
+def frame_psnr(ffmpeg: str, clip: Path, source: Path, at: Fraction, frame: int = 0) -> float:
+    """PSNR (dB; ``inf`` when identical) of ``clip``'s decoded frame number ``frame`` (0:
+    its first) against the source frame presented at ``at`` (ffmpeg's psnr filter,
+    average of Y, U, V)."""
     seek = max(Fraction(0), at - _SEEK_BEFORE_S)
     wanted = float(at - _TOLERANCE_S)
     graph = (
-        "[0:v]trim=end_frame=1,setpts=0[clip];"
+        f"[0:v]trim=start_frame={frame}:end_frame={frame + 1},setpts=0[clip];"
         f"[1:v]select='gte(t,{wanted:.6f})',trim=end_frame=1,setpts=0[ref];"
         "[clip][ref]psnr=stats_file=-"
     )

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.runner.output_check import decoded_frames, first_frame_psnr, source_frames
+from bench.runner.output_check import decoded_frames, frame_psnr, source_frames
 from pool.sources.sample import make_sample
 
 START, END = Fraction(3, 2), Fraction(5, 2)  # mid-GOP: keyframes every second
@@ -35,21 +35,25 @@ def test_source_frames_counts_the_frames_presented_in_the_span(source: Path) -> 
     frames = source_frames(source, START, END)
     assert frames.count == 30
     assert frames.first_s == START
+    assert frames.last_s == END - Fraction(1, 30)
     assert frames.before_s == START - Fraction(1, 30)
 
 
-def test_a_clip_decodes_its_frames_and_its_first_frame_matches_only_the_start(
+def test_a_clip_decodes_its_frames_and_its_ends_match_only_the_span_ends(
     source: Path, ffmpeg: str, tmp_path: Path
 ) -> None:
     clip = _reencoded(ffmpeg, source, tmp_path / "clip.mp4")
     frames = source_frames(source, START, END)
     assert decoded_frames(ffmpeg, clip) == frames.count
-    right = first_frame_psnr(ffmpeg, clip, source, frames.first_s)
+    right = frame_psnr(ffmpeg, clip, source, frames.first_s)
     assert frames.before_s is not None
-    one_early = first_frame_psnr(ffmpeg, clip, source, frames.before_s)
+    one_early = frame_psnr(ffmpeg, clip, source, frames.before_s)
     assert right > 40
     assert one_early < right - 10
+    last = frames.count - 1
+    assert frame_psnr(ffmpeg, clip, source, frames.last_s, last) > 40
+    assert frame_psnr(ffmpeg, clip, source, frames.last_s, last - 1) < right - 10
 
 
 def test_the_source_against_itself_is_identical(source: Path, ffmpeg: str) -> None:
-    assert math.isinf(first_frame_psnr(ffmpeg, source, source, Fraction(0)))
+    assert math.isinf(frame_psnr(ffmpeg, source, source, Fraction(0)))
