@@ -47,7 +47,8 @@ def _psnr(db: float | None) -> str:
 
 def _line(label: str, name: str, row: Row, expected: int) -> str:
     if row.error is not None:
-        return f"| {label} | {name} | **failed**: {row.error} | | | | | |"
+        error = row.error.replace("|", "\\|")  # a table cell
+        return f"| {label} | {name} | **failed**: {error} | | | | | |"
     frames = "-" if row.frames is None else f"{row.frames} of {expected}"
     exact = "" if row.frames is None else (" (exact)" if row.frames == expected else " (**off**)")
     return (
