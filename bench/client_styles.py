@@ -41,7 +41,7 @@ from bench.report.client_styles import (
 )
 from bench.report.page import section_main
 from bench.runner.clients import PythonClient, curl, process_start
-from bench.runner.origin import cache_cleaner
+from bench.runner.origin import CacheCleaner
 from bench.runner.source import ensure_source
 from bench.runner.stage import Clip, Stage, staged
 from bench.runner.timing import KeepAlive, Sample, fetch
@@ -89,7 +89,7 @@ ASKED = (FRESH, SMALL_READS, KEEP_ALIVE, QUICK_ACK, PYTHON, CURL_WALL)
 def _targets(stage: Stage, clip: Clip) -> dict[str, tuple[int, str, Callable[[], None]]]:
     """Contender → (port, target, what to do before each GET: make it cold, or nothing)."""
     cached = next(stage.editlist.cache_dir.glob(f"c{clip.request.clip_id}-v*.mp4"))
-    clean = cache_cleaner(stage.editlist.cache_dir, clip.request.clip_id, stage.editlist.form)
+    clean = CacheCleaner(stage.editlist.cache_dir, clip.request.clip_id, stage.editlist.form)
     # Cold and warm on the one edit-list server: a cold GET cuts the clip into
     # the cache again under the same name, so the warm rows find it there.
     return {

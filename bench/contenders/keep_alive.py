@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from bench.contenders.base import Contender, Timer
 from bench.contenders.nginx_mp4 import target as nginx_target
-from bench.runner.origin import cache_cleaner
+from bench.runner.origin import CacheCleaner
 from bench.runner.stage import Clip, Stage
 from bench.runner.timing import KeepAlive, Sample
 
@@ -42,7 +42,7 @@ def cold(stage: Stage, clip: Clip) -> Timer:
     """Cold GETs of ``clip`` on the edit-list server (cached file deleted first), kept alive."""
     server = stage.editlist
     return _kept(
-        server.port, clip.url, cache_cleaner(server.cache_dir, clip.request.clip_id, server.form)
+        server.port, clip.url, CacheCleaner(server.cache_dir, clip.request.clip_id, server.form)
     )
 
 
