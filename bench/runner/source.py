@@ -20,6 +20,19 @@ SOURCE_FPS = 30
 KEYFRAME_EVERY_S = 2.0
 SOURCE = REPO / ".origin" / "bench" / f"source-1080p{SOURCE_FPS}-{SOURCE_SECONDS}s.mp4"
 
+# Long GOPs at 60 fps (issue 16): up to 240 frames between keyframes, so a
+# mid-GOP cut decodes and re-encodes many more frames than the 30 fps source's.
+# 90 s keeps its generation near two minutes on 2 cores.
+LONG_GOP_SECONDS = 90
+LONG_GOP_FPS = 60
+LONG_GOP_EVERY_S = 4.0
+LONG_GOP_SOURCE = (
+    REPO
+    / ".origin"
+    / "bench"
+    / f"source-1080p{LONG_GOP_FPS}-gop{LONG_GOP_EVERY_S:g}s-{LONG_GOP_SECONDS}s.mp4"
+)
+
 
 @dataclass(frozen=True)
 class Span:
@@ -38,17 +51,26 @@ SPANS = (
 
 def ensure_source(ffmpeg: str) -> Path:
     """Generate the source once; later runs reuse the cached file."""
-    if not SOURCE.exists():
-        print(f"generating {SOURCE} ({SOURCE_SECONDS} s of {SOURCE_SIZE}) …", file=sys.stderr)
+    return _ensure(ffmpeg, SOURCE, SOURCE_SECONDS, SOURCE_FPS, KEYFRAME_EVERY_S)
+
+
+def ensure_long_gop_source(ffmpeg: str) -> Path:
+    """Generate the 1080p60 / 4 s GOP source once; later runs reuse the cached file."""
+    return _ensure(ffmpeg, LONG_GOP_SOURCE, LONG_GOP_SECONDS, LONG_GOP_FPS, LONG_GOP_EVERY_S)
+
+
+def _ensure(ffmpeg: str, path: Path, seconds: int, fps: int, keyframe_every_s: float) -> Path:
+    if not path.exists():
+        print(f"generating {path} ({seconds} s of {SOURCE_SIZE}) …", file=sys.stderr)
         started = time.monotonic()
         make_sample(
             ffmpeg,
-            SOURCE,
-            duration_s=SOURCE_SECONDS,
+            path,
+            duration_s=seconds,
             size=SOURCE_SIZE,
-            fps=SOURCE_FPS,
-            keyframe_every_s=KEYFRAME_EVERY_S,
+            fps=fps,
+            keyframe_every_s=keyframe_every_s,
             bframes=True,
         )
         print(f"  took {time.monotonic() - started:.0f} s", file=sys.stderr)
-    return SOURCE
+    return path
