@@ -147,18 +147,26 @@ class CutSource:
             last += 1
         return range(first, last + 1)
 
-    def decoder_input(self, part: Reencode, sps_id: int, work_file: Callable[[], Path]) -> Segment:
-        """Write the source samples ``part`` decodes from as a standalone MP4.
+    def decoded_samples(self, part: Reencode) -> list[int]:
+        """The samples ``part``'s decoder reads, in decode order.
 
-        Frames shown before the segment that no other frame refers to (most
-        B-frames) are left out: decoding them would be wasted work.
+        Those from ``decode_from`` to ``decode_to`` less the pictures shown
+        before the segment that no other picture refers to (most B-frames):
+        decoding them would be wasted work. Reference B-frames (x264's
+        b-pyramid) stay, as P-frames do.
         """
-        first_shown = self.video.samples[part.frames[0]].pts
-        samples = [
-            s
-            for s in self.video.samples[part.decode_from : part.decode_to]
-            if s.pts >= first_shown or self.is_reference(s)
+        samples = self.video.samples
+        first_shown = samples[part.frames[0]].pts
+        return [
+            i
+            for i in range(part.decode_from, part.decode_to)
+            if samples[i].pts >= first_shown or self.is_reference(samples[i])
         ]
+
+    def decoder_input(self, part: Reencode, sps_id: int, work_file: Callable[[], Path]) -> Segment:
+        """Write the source samples ``part`` decodes from (:meth:`decoded_samples`) as a
+        standalone MP4."""
+        samples = [self.video.samples[i] for i in self.decoded_samples(part)]
         timed = retimed(samples, [s.pts for s in samples])
         shift = samples[0].pts - (timed[0].dts + timed[0].composition_offset)
         path = work_file()
