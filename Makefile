@@ -33,6 +33,7 @@ bench: setup
 	$(BIN)/python -m bench.client_styles
 	$(BIN)/python -m bench.smartcut_peer
 	$(BIN)/python -m bench.registration
+	$(BIN)/python -m bench.long_gop
 
 # The production image, built from the Dockerfile with podman (no daemon, no registry).
 image:

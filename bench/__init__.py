@@ -14,6 +14,9 @@
   origin's smart cut on the same clips; its own section.
 - ``python -m bench.registration``: probing a two-hour source from its index,
   local and in S3, against the full packet scan; its own section.
+- ``python -m bench.long_gop``: cold smart cuts of a 1080p60 source with 4 s GOPs,
+  before and after the short-segment x264 settings, and where their time goes;
+  its own section.
 - contenders/: one page per contender of the latency benchmark.
 - saturation/: the responsiveness benchmark's clients, phases and /proc readings.
 - runner/: what both run on: servers, the source, timed fetches, statistics.

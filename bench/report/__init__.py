@@ -9,4 +9,5 @@
 - :mod:`~bench.report.cold_start`: the section that ``bench.cold_start`` writes.
 - :mod:`~bench.report.client_styles`, :mod:`~bench.report.smartcut_peer`,
   :mod:`~bench.report.registration`: the sections those benchmarks write.
+- :mod:`~bench.report.long_gop`: the section that ``bench.long_gop`` writes.
 """
