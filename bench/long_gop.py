@@ -174,8 +174,8 @@ def _request(source: Path, start: Decimal) -> ClipRequest:
     )  # fmt: skip
 
 
-def _prepare(ffmpeg: str, source: Path, start: Decimal, work: Path) -> SmartCut:
-    """``prepare`` with its work files in ``work`` (emptied first)."""
+def _prepare(ffmpeg: str, source: Path, start: Decimal, work: Path) -> tuple[SmartCut, float]:
+    """``prepare`` with its work files in ``work`` (emptied first), and its seconds."""
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     names = itertools.count()
@@ -185,15 +185,15 @@ def _prepare(ffmpeg: str, source: Path, start: Decimal, work: Path) -> SmartCut:
         path.touch(exist_ok=False)
         return path
 
-    return prepare(ffmpeg, _request(source, start), work_file)
+    started = time.perf_counter()
+    cut = prepare(ffmpeg, _request(source, start), work_file)
+    return cut, time.perf_counter() - started
 
 
 def cut_clip(ffmpeg: str, source: Path, start: Decimal, work: Path, rotate: int) -> Clip:
     """Cut the clip at ``start`` with every setting (from the ``rotate``-th on), then the
     decode-only run and the head and tail apart."""
-    started = time.perf_counter()
-    cut = _prepare(ffmpeg, source, start, work)
-    prepare_s = time.perf_counter() - started
+    cut, prepare_s = _prepare(ffmpeg, source, start, work)
     try:
         argv = cut.encode_argv
         if argv is None:
@@ -211,10 +211,11 @@ def cut_clip(ffmpeg: str, source: Path, start: Decimal, work: Path, rotate: int)
         return Clip(
             start=start,
             decoded=_decoded_samples(argv),
+            # Every setting re-encodes the same frames: the last cut's report says which.
             reencoded=report.frames - report.copied_frames,
             decode_s=decode_s,
             decode_cpu_s=decode_cpu_s,
-            cuts=cuts,  # the same frames every time: one report
+            cuts=cuts,
             apart_s=apart_s,
         )
     finally:
@@ -239,7 +240,7 @@ def measure(count: int) -> Results:
     with tempfile.TemporaryDirectory(dir=REPO / ".origin") as scratch:
         work = Path(scratch) / "work"
         # The pool keeps a source's index in memory (INDEXES): build it first.
-        _prepare(ffmpeg, source, starts[0], work).close()
+        _prepare(ffmpeg, source, starts[0], work)[0].close()
         machine, own, started = cpu_times(), _own_cpu_s(), time.monotonic()
         clips = [
             cut_clip(ffmpeg, source, start, work, rotate=n % len(SETTINGS))

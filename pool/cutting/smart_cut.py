@@ -60,11 +60,12 @@ from pool.sources.reader import LocalReader, open_reader
 #: 15% faster than 1 on two cores). No B-frames: nothing to reorder at the splice.
 #: A segment is at most a GOP long, so what pays off over a long encode does
 #: not: superfast already has no lookahead, mbtree or scene cuts and one
-#: reference. Subpel refinement (-subq 0) and CABAC (CAVLC instead) then cost
-#: a third of x264's CPU time on 1080p60 heads, adaptive quantisation a tenth
-#: of the rest (bench/long_gop.py). Each only turns a tool off, so the SPS
-#: keeps the source's profile. Without adaptive quantisation crf 18 gives
-#: about the PSNR crf 16 gave with it (51-54 dB; 52 dB on a noisy picture).
+#: reference. Of the rest, subpel refinement (-subq 0) and CABAC (CAVLC
+#: instead) cost 30% of x264's CPU time on 1080p60 heads, adaptive
+#: quantisation 8% of what remains (bench/long_gop.py). Each only turns a
+#: tool off, so the SPS keeps the source's profile. Without adaptive
+#: quantisation, crf 18 gives 53-54 dB PSNR on testsrc2 (crf 16 with it gave
+#: 51-52) and 52 dB on a noisy picture (53), in 33% more and 10% fewer bytes.
 ENCODER = (
     "-c:v", "libx264", "-preset", "superfast", "-crf", "18", "-bf", "0",
     "-subq", "0", "-coder", "cavlc", "-aq-mode", "0", "-threads", "2",
