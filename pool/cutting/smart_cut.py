@@ -30,11 +30,12 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
+from pool.cutting.open_gop import clip_config, open_gop_rewritable, rewritten_copy
 from pool.cutting.smart_plan import CutPlan, SmartCutUnsupported, plan_cut
 from pool.cutting.source_samples import (
     INDEXES,
@@ -48,6 +49,7 @@ from pool.cutting.source_samples import (
 from pool.cutting.splice import SOURCE_INPUT, encoded_frames, exactly_timed, retimed, splice_timing
 from pool.mp4 import avc
 from pool.mp4.boxes import Box, Mp4Error, file_reader, parse_boxes
+from pool.mp4.h264_params import SpsFormat
 from pool.mp4.index import Sample, Track, read_movie
 from pool.mp4.timing import Timing
 from pool.mp4.writer import OutTrack, SampleRef, write_mp4
@@ -113,6 +115,7 @@ def prepare(
             Fraction(request.start),
             Fraction(request.end),
             source.is_idr,
+            open_gop=open_gop_rewritable(config),
         )
         reencode_s = _reencoded_seconds(video, plan)
         if max_reencode_s is not None and reencode_s > max_reencode_s:
@@ -191,7 +194,7 @@ class SmartCut:
         """Write the finished clip to ``output`` (blocking: run it in a thread)."""
         video, plan, reader = self._source.video, self._plan, self._source.reader
         encoded = [self._encoded_track(segment) for segment in self._segments]
-        config = self._source.config
+        copied, config = self._copied()
         for track in encoded:
             config = config.merged(avc_config(track))
         # SampleRef inputs: 0 is the source, then the segments' outputs in order
@@ -214,9 +217,7 @@ class SmartCut:
         delay = video.seconds(base) - start  # the first frame shows this long after the start
         out_samples = exactly_timed(
             [
-                self._source.copied(sample)
-                if inp == SOURCE_INPUT
-                else SampleRef(inp, sample.offset, sample.size)
+                next(copied) if inp == SOURCE_INPUT else SampleRef(inp, sample.offset, sample.size)
                 for inp, sample, _ in parts
             ],
             [sample.sync for _, sample, _ in parts],
@@ -255,6 +256,13 @@ class SmartCut:
             reencoded_s=_reencoded_seconds(video, plan),
             source_bytes_read=reader.bytes_read,
         )
+
+    def _copied(self) -> tuple[Iterator[SampleRef], avc.AvcConfig]:
+        """The copied samples as written, in decode order, and the clip's source avcC."""
+        source, copy = self._source, self._plan.copy
+        if not copy or source.is_idr(copy[0]):
+            return (source.copied(source.video.samples[i]) for i in copy), source.config
+        return iter(rewritten_copy(source, copy)), clip_config(source.config)
 
     def _encoded_track(self, segment: Segment) -> Track:
         try:
@@ -331,13 +339,13 @@ def _reencoded_seconds(video: Track, plan: CutPlan) -> float:
     return float(video.seconds(shown - copied))
 
 
-def _sar_filter(sps: avc.SpsFormat) -> str:
+def _sar_filter(sps: SpsFormat) -> str:
     # The bitstream's SAR, not the container's: ffmpeg may prefer a 'pasp'
     # box that disagrees, and the re-encoded frames must match the copied ones.
     return f",setsar={sps.sar[0]}/{sps.sar[1]}" if sps.sar and all(sps.sar) else ""
 
 
-def _colour_options(sps: avc.SpsFormat) -> list[str]:
+def _colour_options(sps: SpsFormat) -> list[str]:
     """Encoder options that write the source's colour description into the new SPS."""
     options: list[str] = []
     if sps.colour is not None:

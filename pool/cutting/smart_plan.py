@@ -1,13 +1,17 @@
 """Which frames of a clip to stream-copy and which to re-encode (a pure function of the index).
 
 The clip shows exactly the source frames whose presentation time falls in
-``[start, end)``. Copying can begin only at an IDR frame (a decoder needs
-nothing before it); the frames between ``start`` and that IDR are the *head*,
-re-encoded. Copying must stop where the copied frames are a prefix in
-decode order, or the last B-frames would need a reference frame from past
-the end that the clip must not show; the frames after that point are the
-*tail*, re-encoded too (a few frames at most). With no IDR in the clip, the
-whole clip is one re-encoded segment.
+``[start, end)``. Copying begins at an IDR frame (a decoder needs nothing
+before it) or, in an open-GOP source, at a keyframe that is a non-IDR I
+picture: its *leading pictures* (after it in decode order, shown before it)
+refer to the GOP before and are not copied, and the keyframe is rewritten
+into an IDR (:mod:`pool.cutting.open_gop`). The frames between ``start``
+and the first copied one are the *head*, re-encoded. Copying must stop
+where the copied frames are a prefix in decode order, or the last B-frames
+would need a reference frame from past the end that the clip must not show;
+the frames after that point are the *tail*, re-encoded too (a few frames at
+most). With nowhere to start copying in the clip, the whole clip is one
+re-encoded segment.
 """
 
 from __future__ import annotations
@@ -76,11 +80,13 @@ def plan_cut(
     start: Fraction,
     end: Fraction,
     is_idr: Callable[[int], bool],
+    open_gop: bool = False,
 ) -> CutPlan:
     """Plan the clip ``[start, end)`` (seconds) of a video track.
 
     ``samples`` are in decode order; ``is_idr(i)`` says whether sample ``i``
-    is an IDR picture (only asked for sync samples inside the clip).
+    is an IDR picture (only asked for sync samples inside the clip). With
+    ``open_gop``, any sync sample may start the copy.
     """
     frames = shown_frames(samples, timescale, start, end)
     lo, hi = _ticks(start, timescale), _ticks(end, timescale)
@@ -90,7 +96,7 @@ def plan_cut(
         (
             i
             for i in takewhile(max(frames).__ge__, sync_from(sync, min(frames)))
-            if lo <= pts[i] < hi and is_idr(i)
+            if lo <= pts[i] < hi and (open_gop or is_idr(i))
         ),
         None,
     )
@@ -98,7 +104,8 @@ def plan_cut(
         return CutPlan(tuple(frames), _reencode(pts, sync, frames, is_idr), (), None)
 
     copy_from = pts[first_copy]
-    copy = _decode_prefix(pts, first_copy, hi)
+    # Leading pictures of the first copied keyframe (none after an IDR) are the head's.
+    copy = [i for i in _decode_prefix(pts, first_copy, hi) if pts[i] >= copy_from]
     shown = set(frames)
     while True:
         copied = set(copy)

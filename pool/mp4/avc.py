@@ -13,19 +13,20 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from pool.mp4.h264_params import SpsFormat, parse_sps
+from pool.mp4.rbsp import BitReader, BitstreamError, unescape
+
 NAL_IDR = 5
 NAL_NON_IDR = 1
 NAL_SPS = 7
 NAL_PPS = 8
 
-#: profile_idc values whose SPS carries chroma format and bit depth.
-_HIGH_PROFILES = {100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 139, 134, 135}
 #: profile_idc → the x264 profile that produces it (8-bit 4:2:0 only).
 X264_PROFILES = {66: "baseline", 77: "main", 100: "high"}
 
 
-class AvcError(ValueError):
-    """An H.264 structure this module cannot use."""
+#: An H.264 structure this module cannot use (a bitstream that ends early is one).
+AvcError = BitstreamError
 
 
 @dataclass(frozen=True)
@@ -111,139 +112,22 @@ class AvcConfig:
         return {sps_id(s) for s in self.sps} | {pps_ids(p)[0] for p in self.pps}
 
 
-class _Bits:
-    """Reads the RBSP of a NAL unit (emulation prevention removed) bit by bit."""
-
-    def __init__(self, nal: bytes) -> None:
-        self.data = nal[1:].replace(b"\x00\x00\x03", b"\x00\x00")
-        self.pos = 0
-
-    def bit(self) -> int:
-        byte = self.pos >> 3
-        if byte >= len(self.data):
-            raise AvcError("parameter set ends early")
-        value = (self.data[byte] >> (7 - (self.pos & 7))) & 1
-        self.pos += 1
-        return value
-
-    def bits(self, n: int) -> int:
-        value = 0
-        for _ in range(n):
-            value = (value << 1) | self.bit()
-        return value
-
-    def ue(self) -> int:
-        zeros = 0
-        while self.bit() == 0:
-            zeros += 1
-            if zeros > 31:
-                raise AvcError("bad exp-Golomb code")
-        return (1 << zeros) - 1 + self.bits(zeros)
-
-    def se(self) -> int:
-        code = self.ue()
-        return (code + 1) // 2 if code & 1 else -(code // 2)
-
-
 def sps_id(sps: bytes) -> int:
     """seq_parameter_set_id of an SPS NAL unit."""
-    bits = _Bits(sps)
+    bits = BitReader(unescape(sps[1:]))
     bits.bits(24)  # profile_idc, constraint flags, level_idc
     return bits.ue()
 
 
 def pps_ids(pps: bytes) -> tuple[int, int]:
     """(pic_parameter_set_id, seq_parameter_set_id) of a PPS NAL unit."""
-    bits = _Bits(pps)
+    bits = BitReader(unescape(pps[1:]))
     return bits.ue(), bits.ue()
-
-
-@dataclass(frozen=True)
-class SpsFormat:
-    """What an SPS says about the picture format and how to display it."""
-
-    profile: int
-    level: int
-    chroma_format: int  # 1 = 4:2:0
-    bit_depth: int
-    # From the VUI; None where the SPS does not say.
-    sar: tuple[int, int] | None = None
-    full_range: bool | None = None
-    colour: tuple[int, int, int] | None = None  # primaries, transfer, matrix (ISO/IEC 23091-2)
-
-
-#: aspect_ratio_idc 1..16 → sample aspect ratio (H.264 Table E-1).
-_SAR = {
-    1: (1, 1), 2: (12, 11), 3: (10, 11), 4: (16, 11), 5: (40, 33), 6: (24, 11), 7: (20, 11),
-    8: (32, 11), 9: (80, 33), 10: (18, 11), 11: (15, 11), 12: (64, 33), 13: (160, 99),
-    14: (4, 3), 15: (3, 2), 16: (2, 1),
-}  # fmt: skip
-_EXTENDED_SAR = 255
 
 
 def sps_format(sps: bytes) -> SpsFormat:
     """Profile, level, chroma format, bit depth and display fields of an SPS NAL unit."""
-    bits = _Bits(sps)
-    profile = bits.bits(8)
-    bits.bits(8)
-    level = bits.bits(8)
-    bits.ue()  # seq_parameter_set_id
-    chroma, depth = 1, 8
-    if profile in _HIGH_PROFILES:
-        chroma = bits.ue()
-        if chroma == 3:
-            bits.bit()
-        depth = bits.ue() + 8
-        bits.ue()  # bit_depth_chroma_minus8
-        bits.bit()  # qpprime_y_zero_transform_bypass_flag
-        if bits.bit():  # seq_scaling_matrix_present_flag
-            for n in range(8 if chroma != 3 else 12):
-                if bits.bit():
-                    _skip_scaling_list(bits, 16 if n < 6 else 64)
-    bits.ue()  # log2_max_frame_num_minus4
-    poc_type = bits.ue()
-    if poc_type == 0:
-        bits.ue()
-    elif poc_type == 1:
-        bits.bit()
-        bits.se()
-        bits.se()
-        for _ in range(bits.ue()):
-            bits.se()
-    bits.ue()  # max_num_ref_frames
-    bits.bit()  # gaps_in_frame_num_value_allowed_flag
-    bits.ue()  # width
-    bits.ue()  # height
-    if not bits.bit():  # frame_mbs_only_flag
-        bits.bit()
-    bits.bit()  # direct_8x8_inference_flag
-    if bits.bit():  # frame_cropping_flag
-        for _ in range(4):
-            bits.ue()
-    fmt = SpsFormat(profile=profile, level=level, chroma_format=chroma, bit_depth=depth)
-    if not bits.bit():  # vui_parameters_present_flag
-        return fmt
-    sar = None
-    if bits.bit():  # aspect_ratio_info_present_flag
-        idc = bits.bits(8)
-        sar = (bits.bits(16), bits.bits(16)) if idc == _EXTENDED_SAR else _SAR.get(idc)
-    if bits.bit():  # overscan_info_present_flag
-        bits.bit()
-    full_range = colour = None
-    if bits.bit():  # video_signal_type_present_flag
-        bits.bits(3)  # video_format
-        full_range = bool(bits.bit())
-        if bits.bit():  # colour_description_present_flag
-            colour = (bits.bits(8), bits.bits(8), bits.bits(8))
-    return SpsFormat(profile, level, chroma, depth, sar, full_range, colour)
-
-
-def _skip_scaling_list(bits: _Bits, size: int) -> None:
-    last = following = 8
-    for _ in range(size):
-        if following:
-            following = (last + bits.se() + 256) % 256
-        last = following or last
+    return parse_sps(sps).format
 
 
 #: Reads ``size`` bytes at ``offset`` within one sample (fewer only at its end).

@@ -29,29 +29,30 @@ _FTYP = Box(b"ftyp", b"isom" + struct.pack(">I", 512) + b"isomiso2avc1mp41")
 class SampleRef:
     """Where a sample's bytes are: which input, at what offset, how many.
 
-    ``omit`` lists byte ranges (start, end) of those that the written sample
-    leaves out.
+    ``patches`` (start, end, data), in order and apart, replace byte ranges
+    of those with other bytes in the written sample (empty ``data`` leaves
+    the range out).
     """
 
     input: int
     offset: int
     size: int
-    omit: tuple[tuple[int, int], ...] = ()
+    patches: tuple[tuple[int, int, bytes], ...] = ()
 
     @property
     def length(self) -> int:
         """The size of the sample as written."""
-        return self.size - sum(end - start for start, end in self.omit)
+        return self.size + sum(len(data) - (end - start) for start, end, data in self.patches)
 
     def written(self, data: bytes) -> bytes:
         """The sample's bytes as written, from the ``size`` bytes read at ``offset``."""
         if len(data) != self.size:
             raise Mp4Error("a sample could not be read in full")
-        if not self.omit:
+        if not self.patches:
             return data
         kept, pos = [], 0
-        for start, end in self.omit:
-            kept.append(data[pos:start])
+        for start, end, new in self.patches:
+            kept += [data[pos:start], new]
             pos = end
         return b"".join([*kept, data[pos:]])
 

@@ -36,12 +36,35 @@ def gops(frames: int, gop: int, bframes: int = 3) -> list[Sample]:
     ]  # fmt: skip
 
 
+def open_gops(frames: int, gop: int, bframes: int = 3) -> list[Sample]:
+    """Samples in decode order as x264 ``open-gop=1`` writes them: each keyframe (after the
+    first) is the anchor that the B-frames shown just before it follow in decode order."""
+    order: list[tuple[int, bool]] = [(0, True)]
+    for anchor in range(bframes + 1, frames, bframes + 1):
+        order.append((anchor, anchor % gop == 0))
+        order.extend((f, False) for f in range(anchor - bframes, anchor))
+    return [
+        Sample(offset=n * 100, size=100, dts=(n - 2) * TICKS, pts=f * TICKS, duration=TICKS,
+               sync=key)
+        for n, (f, key) in enumerate(order)
+    ]  # fmt: skip
+
+
 def seconds(frame: float) -> Fraction:
     return Fraction(frame * TICKS) / SCALE
 
 
-def plan(samples: list[Sample], start: float, end: float, idr: bool = True) -> CutPlan:
-    return plan_cut(samples, SCALE, seconds(start), seconds(end), lambda i: idr and samples[i].sync)
+def plan(
+    samples: list[Sample], start: float, end: float, idr: bool = True, open_gop: bool = False
+) -> CutPlan:
+    return plan_cut(
+        samples,
+        SCALE,
+        seconds(start),
+        seconds(end),
+        lambda i: idr and samples[i].sync,
+        open_gop=open_gop,
+    )
 
 
 def shown(samples: list[Sample], indices: tuple[int, ...]) -> list[int]:
@@ -87,13 +110,37 @@ def test_a_clip_without_a_keyframe_is_re_encoded_whole() -> None:
     assert shown(samples, cut.head.frames) == list(range(61, 100))
 
 
-def test_open_gop_keyframes_are_not_copy_points() -> None:
-    samples = gops(180, 60)
+def test_without_open_gop_rewriting_non_idr_keyframes_are_not_copy_points() -> None:
+    samples = open_gops(180, 60)
     cut = plan(samples, 70, 130, idr=False)
     assert cut.copy == ()
     assert cut.head is not None
     # The I frame at 60 is not an IDR: decoding starts one keyframe earlier.
     assert samples[cut.head.decode_from].pts == 0
+
+
+def test_an_open_gop_keyframe_starts_the_copy_and_its_leading_pictures_join_the_head() -> None:
+    samples = open_gops(180, 60)
+    cut = plan(samples, 50, 130, idr=False, open_gop=True)
+    assert shown(samples, cut.copy[:1]) == [60]
+    assert min(shown(samples, cut.copy)) == 60  # B-frames 57..59 follow the I but are not copied
+    assert cut.head is not None
+    assert shown(samples, cut.head.frames) == list(range(50, 60))
+    # The head's decoder reads through the leading pictures (after the I in decode order).
+    assert cut.head.decode_to == max(cut.head.frames) + 1 > cut.copy[0]
+    assert cut.tail is not None
+    assert cut.reencoded_frames == 10 + len(cut.tail.frames)
+
+
+def test_a_clip_starting_on_an_open_gop_keyframe_re_encodes_no_head() -> None:
+    samples = open_gops(180, 60)
+    cut = plan(samples, 60, 120, idr=False, open_gop=True)
+    assert cut.head is None
+    assert shown(samples, cut.copy[:1]) == [60]
+    # 117..119 are the next keyframe's leading pictures: the tail re-encodes them.
+    assert sorted(shown(samples, cut.copy)) == list(range(60, 117))
+    assert cut.tail is not None
+    assert shown(samples, cut.tail.frames) == [117, 118, 119]
 
 
 def test_a_clip_with_no_frame_is_refused() -> None:

@@ -1,0 +1,353 @@
+"""H.264 slice headers (7.3.3): read them, and write them back with new numbering or as IDR.
+
+The open-GOP smart cut starts its copy at a non-IDR I picture. That picture
+becomes an IDR (:func:`to_idr`), and every slice after it, up to the next
+real IDR, is renumbered (:func:`renumbered`): frame_num and
+pic_order_cnt_lsb shifted so the new IDR has 0 for both, and memory
+management operations that name pictures from before it dropped (they name
+nothing once the IDR has emptied the decoded picture buffer).
+
+Only progressive frame coding without slice groups is handled; anything
+else raises :class:`SliceUnsupported`. A header is re-serialised from the
+fields read: the slice data after it is kept bit for bit (CABAC data starts
+byte-aligned, after cabac_alignment_one_bits that are re-padded; CAVLC data
+is shifted when the header's length changes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+from pool.mp4.h264_params import Pps, Sps
+from pool.mp4.rbsp import BitReader, BitstreamError, BitWriter, escape, stop_bit, unescape
+
+NAL_NON_IDR = 1
+NAL_IDR = 5
+SLICE_NALS = (NAL_NON_IDR, NAL_IDR)
+_P, _B, _I, _SP, _SI = range(5)
+#: memory_management_control_operation values and how many ue(v) arguments each has.
+_MMCO_ARGS = {1: 1, 2: 1, 3: 2, 4: 1, 5: 0, 6: 1}
+#: Escaped bytes of a slice read at first: its header fits in these almost always.
+_FIRST_READ = 64
+
+
+class SliceUnsupported(BitstreamError):
+    """A slice this module cannot rewrite (fields, interlace, slice groups, long-term refs)."""
+
+
+@dataclass(frozen=True)
+class Mmco:
+    """One memory_management_control_operation and its ue(v) arguments."""
+
+    op: int
+    args: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class SliceHeader:
+    """The fields of a slice header this module changes, and where the others are.
+
+    Bit positions are in the slice's RBSP (after the NAL header byte).
+    """
+
+    nal_header: int
+    slice_type: int  # 0..4 (slice_type % 5)
+    pps_id: int
+    frame_num: int
+    frame_num_at: int  # where frame_num starts
+    idr_pic_id: int | None
+    idr_pic_id_span: tuple[int, int]  # empty (at, at) in a non-IDR slice: where it would go
+    poc_lsb: int | None  # None unless pic_order_cnt_type is 0
+    poc_lsb_at: int
+    poc_lsb_width: int
+    marking_span: tuple[int, int]  # dec_ref_pic_marking(); empty when nal_ref_idc is 0
+    mmcos: tuple[Mmco, ...] | None  # None: sliding window (or an IDR's marking)
+    long_term_reference: bool  # an IDR's long_term_reference_flag
+    end: int  # where the header ends (the slice data, or CABAC's alignment, starts)
+    cabac: bool
+
+    @property
+    def nal_type(self) -> int:
+        """nal_unit_type."""
+        return self.nal_header & 0x1F
+
+    @property
+    def is_reference(self) -> bool:
+        """nal_ref_idc is not 0."""
+        return bool(self.nal_header & 0x60)
+
+
+#: Parameter sets by id: the PPS, and the SPS it refers to.
+ParamSets = Mapping[int, tuple[Pps, Sps]]
+
+
+@dataclass(frozen=True)
+class Rewrite:
+    """A rewritten NAL unit: ``head``, then the original's bytes from ``kept_from`` on."""
+
+    head: bytes
+    kept_from: int
+
+    def apply(self, nal: bytes) -> bytes:
+        """The whole rewritten NAL unit."""
+        return self.head + nal[self.kept_from :]
+
+
+def parse_header(nal: bytes, params: ParamSets) -> SliceHeader:
+    """Read the header of a slice NAL unit (its header byte first)."""
+    header, _, _ = _parse_prefix(nal, params)
+    return header
+
+
+def _parse_prefix(nal: bytes, params: ParamSets) -> tuple[SliceHeader, bytes, int]:
+    """The header, and the RBSP of the first escaped bytes of the payload that hold it.
+
+    Returns (header, rbsp prefix, escaped length of that prefix). A prefix
+    other than the whole payload ends in a byte above 3, so no emulation
+    prevention sequence straddles its end and it can be rewritten apart.
+    """
+    payload = nal[1:]
+    size = _FIRST_READ
+    while True:
+        cut = _clean_cut(payload, size)
+        rbsp = unescape(payload[:cut])
+        # The prefix's last byte stays unchanged by any rewrite: parse without it.
+        limit = rbsp if cut == len(payload) else rbsp[:-1]
+        try:
+            return _parse(nal[0], limit, params), rbsp, cut
+        except SliceUnsupported:
+            raise
+        except BitstreamError:
+            if cut == len(payload):
+                raise
+        size *= 4
+
+
+def _clean_cut(payload: bytes, size: int) -> int:
+    """An escaped length of at least ``size`` whose last byte is above 3 (or the whole)."""
+    for cut in range(size, len(payload)):
+        if payload[cut - 1] > 3:
+            return cut
+    return len(payload)
+
+
+def _parse(nal_header: int, rbsp: bytes, params: ParamSets) -> SliceHeader:
+    nal_type = nal_header & 0x1F
+    if nal_type not in SLICE_NALS:
+        raise SliceUnsupported(f"NAL unit type {nal_type} is not a slice")
+    bits = BitReader(rbsp)
+    bits.ue()  # first_mb_in_slice
+    slice_type = bits.ue() % 5
+    pps_id = bits.ue()
+    if pps_id not in params:
+        raise SliceUnsupported(f"a slice refers to PPS {pps_id}, which is not in the avcC")
+    pps, sps = params[pps_id]
+    if pps.num_slice_groups > 1:
+        raise SliceUnsupported("slice groups (FMO)")
+    if not sps.frame_mbs_only:
+        raise SliceUnsupported("field or MBAFF coding (interlaced)")
+    if sps.poc_type == 1:
+        raise SliceUnsupported("pic_order_cnt_type 1")
+    if sps.separate_colour_plane:
+        bits.bits(2)  # colour_plane_id
+    frame_num_at = bits.pos
+    frame_num = bits.bits(sps.log2_max_frame_num)
+    idr_at = bits.pos
+    idr_pic_id = bits.ue() if nal_type == NAL_IDR else None
+    idr_span = (idr_at, bits.pos)
+    poc_lsb_at, poc_lsb = bits.pos, None
+    if sps.poc_type == 0:
+        poc_lsb = bits.bits(sps.log2_max_poc_lsb)
+        if pps.bottom_field_pic_order_in_frame_present:
+            bits.se()  # delta_pic_order_cnt_bottom
+    if pps.redundant_pic_cnt_present:
+        bits.ue()
+    if slice_type == _B:
+        bits.bit()  # direct_spatial_mv_pred_flag
+    refs = list(pps.num_ref_idx_default)
+    if slice_type in (_P, _SP, _B) and bits.bit():  # num_ref_idx_active_override_flag
+        refs[0] = bits.ue() + 1
+        if slice_type == _B:
+            refs[1] = bits.ue() + 1
+    _skip_list_modification(bits, slice_type)
+    if (pps.weighted_pred and slice_type in (_P, _SP)) or (
+        pps.weighted_bipred_idc == 1 and slice_type == _B
+    ):
+        _skip_weight_table(bits, slice_type, refs, sps.chroma_array_type)
+    marking_at = bits.pos
+    mmcos: tuple[Mmco, ...] | None = None
+    long_term = False
+    if nal_header & 0x60:
+        if nal_type == NAL_IDR:
+            bits.bit()  # no_output_of_prior_pics_flag
+            long_term = bool(bits.bit())
+        elif bits.bit():  # adaptive_ref_pic_marking_mode_flag
+            mmcos = _read_mmcos(bits)
+    marking_span = (marking_at, bits.pos)
+    if pps.entropy_coding_mode and slice_type not in (_I, _SI):
+        bits.ue()  # cabac_init_idc
+    bits.se()  # slice_qp_delta
+    if slice_type in (_SP, _SI):
+        if slice_type == _SP:
+            bits.bit()  # sp_for_switch_flag
+        bits.se()  # slice_qs_delta
+    if pps.deblocking_filter_control_present and bits.ue() != 1:
+        bits.se()  # slice_alpha_c0_offset_div2
+        bits.se()  # slice_beta_offset_div2
+    return SliceHeader(
+        nal_header=nal_header,
+        slice_type=slice_type,
+        pps_id=pps_id,
+        frame_num=frame_num,
+        frame_num_at=frame_num_at,
+        idr_pic_id=idr_pic_id,
+        idr_pic_id_span=idr_span,
+        poc_lsb=poc_lsb,
+        poc_lsb_at=poc_lsb_at,
+        poc_lsb_width=sps.log2_max_poc_lsb if poc_lsb is not None else 0,
+        marking_span=marking_span,
+        mmcos=mmcos,
+        long_term_reference=long_term,
+        end=bits.pos,
+        cabac=pps.entropy_coding_mode,
+    )
+
+
+def _skip_list_modification(bits: BitReader, slice_type: int) -> None:
+    for present in (slice_type not in (_I, _SI), slice_type == _B):
+        if present and bits.bit():  # ref_pic_list_modification_flag_lX
+            while (idc := bits.ue()) != 3:
+                if idc > 5:
+                    raise SliceUnsupported(f"modification_of_pic_nums_idc {idc}")
+                bits.ue()  # abs_diff_pic_num_minus1 or long_term_pic_num
+
+
+def _skip_weight_table(bits: BitReader, slice_type: int, refs: list[int], chroma: int) -> None:
+    bits.ue()  # luma_log2_weight_denom
+    if chroma:
+        bits.ue()  # chroma_log2_weight_denom
+    for count in refs[: 2 if slice_type == _B else 1]:
+        for _ in range(count):
+            if bits.bit():  # luma_weight_flag
+                bits.se()
+                bits.se()
+            if chroma and bits.bit():  # chroma_weight_flag
+                for _ in range(4):
+                    bits.se()
+
+
+def _read_mmcos(bits: BitReader) -> tuple[Mmco, ...]:
+    ops = []
+    while (op := bits.ue()) != 0:
+        if op not in _MMCO_ARGS:
+            raise SliceUnsupported(f"memory_management_control_operation {op}")
+        ops.append(Mmco(op, tuple(bits.ue() for _ in range(_MMCO_ARGS[op]))))
+    return tuple(ops)
+
+
+# -- writing -----------------------------------------------------------------
+
+
+def to_idr(nal: bytes, params: ParamSets, idr_pic_id: int) -> Rewrite:
+    """An I slice of a non-IDR picture rewritten as an IDR slice.
+
+    nal_unit_type 5, frame_num 0, ``idr_pic_id`` inserted, pic_order_cnt_lsb
+    0 (an IDR picture's order count is 0: 8.2.1), and the IDR form of
+    dec_ref_pic_marking (prior pictures output, not long-term) in place of
+    the original's, whose operations concern pictures the IDR discards.
+    """
+    header, rbsp, cut = _parse_prefix(nal, params)
+    if header.slice_type not in (_I, _SI) or not header.is_reference:
+        raise SliceUnsupported("only a reference I picture can become an IDR")
+    if any(m.op in (3, 6) for m in header.mmcos or ()):
+        raise SliceUnsupported("a keyframe that marks itself long-term")
+    fields = replace(header, nal_header=(header.nal_header & 0xE0) | NAL_IDR)
+    return _rewritten(nal, rbsp, cut, fields, frame_num=0, poc_lsb=0, idr_pic_id=idr_pic_id)
+
+
+def renumbered(
+    nal: bytes, params: ParamSets, frame_num_shift: int, poc_shift: int, drop_before: int | None
+) -> Rewrite:
+    """A non-IDR slice with frame_num and pic_order_cnt_lsb lowered by the shifts (modulo
+    their ranges), without the memory management operations that name a picture whose
+    picNum (after the shift) is below ``drop_before`` (None: keep them all)."""
+    header, rbsp, cut = _parse_prefix(nal, params)
+    if header.nal_type != NAL_NON_IDR:
+        raise SliceUnsupported("only non-IDR slices are renumbered")
+    sps = params[header.pps_id][1]
+    frame_num = (header.frame_num - frame_num_shift) % (1 << sps.log2_max_frame_num)
+    poc_lsb = None
+    if header.poc_lsb is not None:
+        poc_lsb = (header.poc_lsb - poc_shift) % (1 << sps.log2_max_poc_lsb)
+    fields = header
+    if header.mmcos is not None and drop_before is not None:
+        kept = tuple(
+            m for m in header.mmcos if m.op != 1 or frame_num - (m.args[0] + 1) >= drop_before
+        )
+        if any(m.op != 1 for m in kept):
+            raise SliceUnsupported("memory management beyond short-term unmarking")
+        fields = replace(header, mmcos=kept)
+    return _rewritten(nal, rbsp, cut, fields, frame_num=frame_num, poc_lsb=poc_lsb)
+
+
+def _rewritten(
+    nal: bytes,
+    rbsp: bytes,
+    cut: int,
+    header: SliceHeader,
+    *,
+    frame_num: int,
+    poc_lsb: int | None,
+    idr_pic_id: int | None = None,
+) -> Rewrite:
+    """The NAL unit with ``header``'s NAL type and marking and the given field values."""
+    old = BitReader(rbsp)
+    out = BitWriter()
+    out.copy(old, header.frame_num_at)
+    out.bits(header.idr_pic_id_span[0] - header.frame_num_at, frame_num)
+    old.pos = header.idr_pic_id_span[1]
+    if idr_pic_id is not None:
+        out.ue(idr_pic_id)
+    if poc_lsb is not None:
+        out.copy(old, header.poc_lsb_at)
+        out.bits(header.poc_lsb_width, poc_lsb)
+        old.pos += header.poc_lsb_width
+    out.copy(old, header.marking_span[0])
+    if header.is_reference:
+        _write_marking(out, header, idr=idr_pic_id is not None)
+    old.pos = header.marking_span[1]
+    out.copy(old, header.end)
+    kept_from = 1 + cut  # the prefix's escaped bytes end there
+    if out.length == header.end:
+        # Same length: the rest of the prefix follows bit for bit.
+        out.copy(old, len(rbsp) * 8)
+    elif header.cabac:
+        # cabac_alignment_one_bits, then the byte-aligned slice data as it was.
+        out.aligned(1)
+        old.pos = -(-header.end // 8) * 8
+        out.copy(old, len(rbsp) * 8)
+    else:
+        rbsp = unescape(nal[1:])
+        old = BitReader(rbsp, header.end)
+        out.copy(old, stop_bit(rbsp))
+        out.bits(1, 1)  # rbsp_stop_one_bit
+        out.aligned(0)
+        kept_from = len(nal)
+    return Rewrite(bytes([header.nal_header]) + escape(out.to_bytes()), kept_from)
+
+
+def _write_marking(out: BitWriter, header: SliceHeader, *, idr: bool) -> None:
+    if idr:
+        out.bits(1, 0)  # no_output_of_prior_pics_flag
+        out.bits(1, int(header.long_term_reference))
+        return
+    if header.mmcos is None:
+        out.bits(1, 0)  # adaptive_ref_pic_marking_mode_flag
+        return
+    out.bits(1, 1)
+    for mmco in header.mmcos:
+        out.ue(mmco.op)
+        for arg in mmco.args:
+            out.ue(arg)
+    out.ue(0)
