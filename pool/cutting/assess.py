@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 
+from pool.cutting.open_gop import parameter_sets
 from pool.cutting.smart_plan import SmartCutUnsupported
 from pool.cutting.source_samples import CutSource, h264_track
 from pool.mp4.boxes import Mp4Error
@@ -46,8 +47,10 @@ def assess_source(source_input: str, identity: str, spool: Path) -> SourcePrecis
     """What the smart cut can do with a source, from its index and a few keyframes.
 
     Blocking: run it in a thread. ``spool`` is a file a remote reader may use.
-    Open-GOP sources (keyframes that are not IDR pictures) are smart-cut,
-    but a clip with no IDR inside is re-encoded whole, up to
+    Open-GOP sources (keyframes that are not IDR pictures) are smart-cut
+    from a keyframe rewritten into an IDR (:mod:`pool.cutting.open_gop`);
+    those whose slices cannot be rewritten (interlaced, slice groups) have
+    a clip with no IDR inside re-encoded whole, up to
     ``ORIGIN_SMART_MAX_REENCODE_S``, and cut with the edit list beyond it.
     """
     reader = open_reader(source_input, identity, spool)
@@ -75,10 +78,18 @@ def assess_reader(reader: SourceReader, movie: Movie | None = None) -> SourcePre
         open_gop = not all(source.is_idr(i) for i in syncs)
     except SmartCutUnsupported as exc:
         return SourcePrecision("editlist", str(exc))
-    if open_gop:
+    if not open_gop:
+        return SourcePrecision("smart", None)
+    try:
+        parameter_sets(config)
+    except SmartCutUnsupported as exc:
         return SourcePrecision(
             "smart",
-            "open GOP (keyframes are not IDR pictures): a clip with no IDR inside is "
-            "re-encoded whole, or cut with the edit list when that is too long",
+            f"open GOP (keyframes are not IDR pictures) with {exc.detail}: a clip with no IDR "
+            "inside is re-encoded whole, or cut with the edit list when that is too long",
         )
-    return SourcePrecision("smart", None)
+    return SourcePrecision(
+        "smart",
+        "open GOP (keyframes are not IDR pictures): a clip is copied from a keyframe rewritten "
+        "into an IDR picture; the frames shown just before that keyframe are re-encoded",
+    )

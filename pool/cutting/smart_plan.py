@@ -31,6 +31,7 @@ class SmartCutUnsupported(Exception):
     def __init__(self, reason: str, detail: str = "") -> None:
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason  # a short fixed label, for metrics
+        self.detail = detail
 
 
 @dataclass(frozen=True)

@@ -39,8 +39,6 @@ class Sps:
     log2_max_frame_num: int
     poc_type: int
     log2_max_poc_lsb: int  # 0 unless poc_type is 0
-    delta_pic_order_always_zero: bool
-    max_num_ref_frames: int
     gaps_allowed: bool
     gaps_flag_at: int  # RBSP bit position of gaps_in_frame_num_value_allowed_flag
     frame_mbs_only: bool
@@ -97,16 +95,16 @@ def parse_sps(nal: bytes) -> Sps:
                     _skip_scaling_list(bits, 16 if n < 6 else 64)
     log2_max_frame_num = bits.ue() + 4
     poc_type = bits.ue()
-    log2_max_poc_lsb, always_zero = 0, False
+    log2_max_poc_lsb = 0
     if poc_type == 0:
         log2_max_poc_lsb = bits.ue() + 4
     elif poc_type == 1:
-        always_zero = bool(bits.bit())
+        bits.bit()  # delta_pic_order_always_zero_flag
         bits.se()  # offset_for_non_ref_pic
         bits.se()  # offset_for_top_to_bottom_field
         for _ in range(bits.ue()):
             bits.se()
-    max_num_ref_frames = bits.ue()
+    bits.ue()  # max_num_ref_frames
     gaps_at = bits.pos
     gaps = bool(bits.bit())
     bits.ue()  # width
@@ -125,8 +123,6 @@ def parse_sps(nal: bytes) -> Sps:
         log2_max_frame_num=log2_max_frame_num,
         poc_type=poc_type,
         log2_max_poc_lsb=log2_max_poc_lsb,
-        delta_pic_order_always_zero=always_zero,
-        max_num_ref_frames=max_num_ref_frames,
         gaps_allowed=gaps,
         gaps_flag_at=gaps_at,
         frame_mbs_only=frame_mbs_only,

@@ -260,8 +260,7 @@ def to_idr(nal: bytes, params: ParamSets, idr_pic_id: int) -> Rewrite:
     header, rbsp, cut = _parse_prefix(nal, params)
     if header.slice_type not in (_I, _SI) or not header.is_reference:
         raise SliceUnsupported("only a reference I picture can become an IDR")
-    if any(m.op in (3, 6) for m in header.mmcos or ()):
-        raise SliceUnsupported("a keyframe that marks itself long-term")
+    _short_term_only(header)
     fields = replace(header, nal_header=(header.nal_header & 0xE0) | NAL_IDR)
     return _rewritten(nal, rbsp, cut, fields, frame_num=0, poc_lsb=0, idr_pic_id=idr_pic_id)
 
@@ -280,15 +279,24 @@ def renumbered(
     poc_lsb = None
     if header.poc_lsb is not None:
         poc_lsb = (header.poc_lsb - poc_shift) % (1 << sps.log2_max_poc_lsb)
+    _short_term_only(header)
     fields = header
     if header.mmcos is not None and drop_before is not None:
-        kept = tuple(
-            m for m in header.mmcos if m.op != 1 or frame_num - (m.args[0] + 1) >= drop_before
-        )
-        if any(m.op != 1 for m in kept):
-            raise SliceUnsupported("memory management beyond short-term unmarking")
+        # picNumX = CurrPicNum - (difference_of_pic_nums_minus1 + 1) (8.2.5.4.1)
+        kept = tuple(m for m in header.mmcos if frame_num - (m.args[0] + 1) >= drop_before)
         fields = replace(header, mmcos=kept)
     return _rewritten(nal, rbsp, cut, fields, frame_num=frame_num, poc_lsb=poc_lsb)
+
+
+def _short_term_only(header: SliceHeader) -> None:
+    """Refuse memory management other than unmarking short-term pictures (operation 1).
+
+    Long-term references (operations 2, 3, 4, 6) are numbered apart from
+    frame_num and are not checked against the IDR, and operation 5 restarts
+    frame_num and POC, which the constant shift relies on.
+    """
+    if any(m.op != 1 for m in header.mmcos or ()):
+        raise SliceUnsupported("memory management beyond unmarking short-term pictures")
 
 
 def _rewritten(

@@ -83,8 +83,16 @@ async ({url, mid, width, height}) => {
     const duration = video.duration;
     const shape = [video.videoWidth, video.videoHeight];
     const first = grab();
+    // Chromium may fire "seeked" before the frame sought is composited: grabbing
+    // then drew the frame two before it (1 run in 4). Wait for it to be presented
+    // too (bounded: a browser that presents nothing new still gets measured).
+    const presented = new Promise((resolve) => {
+      video.requestVideoFrameCallback(resolve);
+      setTimeout(resolve, 2000);
+    });
     video.currentTime = mid;
     await event("seeked");
+    await presented;
     const middle = grab();
     video.currentTime = Math.max(0, duration - 0.25);
     await event("seeked");

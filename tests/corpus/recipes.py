@@ -141,6 +141,24 @@ RECIPES: tuple[Recipe, ...] = (
         ),
     ),
     Recipe(
+        "gst-x264-open-gop",
+        "GStreamer x264enc open-gop + voaacenc + mp4mux",
+        "open GOP from another wrapper and muxer: SPS/PPS repeated in each keyframe",
+        (
+            (
+                _raw_frames("320x240", "30", 4),
+                _gst(
+                    "320x240",
+                    "30/1",
+                    "x264enc key-int-max=30 bframes=3 b-pyramid=true "
+                    "option-string=open-gop=1:scenecut=0",
+                    "mp4mux faststart=true",
+                    4,
+                ),
+            ),
+        ),
+    ),
+    Recipe(
         "gst-x264-fragmented",
         "GStreamer x264enc + voaacenc + mp4mux fragment-duration",
         "fragmented MP4, first frame at 0.0667 s (no edit list)",
@@ -319,6 +337,29 @@ RECIPES: tuple[Recipe, ...] = (
                     4,
                     (*X264_B, "-g", "30", "-x264-params", "open-gop=1:scenecut=0"),
                     extra=("-ar", "44100"),
+                ),
+            ),
+        ),
+    ),
+    Recipe(
+        "ff-open-gop-pyramid",
+        "ffmpeg libx264 open-gop=1, 3 B-frames, b-pyramid normal",
+        "open GOP with reference B-frames; keyframes rewritten into IDRs",
+        (
+            (
+                _ffmpeg(
+                    "320x240",
+                    "30",
+                    4,
+                    (
+                        *X264_B,
+                        "-g",
+                        "30",
+                        "-bf",
+                        "3",
+                        "-x264-params",
+                        "open-gop=1:scenecut=0:b-pyramid=normal:b-adapt=0",
+                    ),
                 ),
             ),
         ),

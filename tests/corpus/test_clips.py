@@ -74,6 +74,30 @@ def test_clip_shows_exactly_the_source_frames_of_its_span(
         assert worst >= MIN_PSNR_DB, (where, worst)
 
 
+OPEN_GOP = [(name, case) for name, case in CLIPS if "open-gop" in name]
+#: B-frames at most before a keyframe: a clip's tail re-encodes no more of them.
+MAX_BFRAMES = 3
+
+
+@pytest.mark.parametrize(("name", "case"), OPEN_GOP, ids=[f"{n}-{c}" for n, c in OPEN_GOP])
+def test_an_open_gop_clip_is_copied_from_its_first_keyframe(
+    corpus: Corpus, ffmpeg: str, name: str, case: int
+) -> None:
+    clip = corpus_clip(corpus, name, case)
+    where = str(clip)
+    want = clip.frames
+    got = decoded_frames(ffmpeg, corpus.clip_file(clip.clip))
+    keyframes = [k for k in clip.source.keyframes if want[0].time <= k <= want[-1].time]
+    reencoded = sum(g.md5 != w.md5 for g, w in zip(got, want, strict=True))
+    if not keyframes:
+        return  # nothing to copy from: the clip is one re-encoded segment
+    # The head (up to the keyframe, its leading B-frames included) and at most a tail of
+    # the next keyframe's leading B-frames are re-encoded; everything between is copied.
+    head = sum(f.time < keyframes[0] for f in want)
+    assert reencoded <= head + MAX_BFRAMES, (where, reencoded, head)
+    assert len(want) - reencoded >= len(want) - head - MAX_BFRAMES > 0, where
+
+
 @pytest.mark.parametrize(("name", "case"), CLIPS, ids=IDS)
 def test_clip_audio_is_the_source_audio_of_its_span(
     corpus: Corpus, ffmpeg: str, name: str, case: int

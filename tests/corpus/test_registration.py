@@ -45,10 +45,15 @@ def test_registration_says_how_clips_are_cut_and_how_they_look(corpus: Corpus, n
     )
 
 
-def test_an_open_gop_source_is_smart_cut_with_a_caveat(corpus: Corpus) -> None:
-    registered = corpus.sources["ff-open-gop"].registered
+@pytest.mark.parametrize("name", ["ff-open-gop", "ff-open-gop-pyramid", "gst-x264-open-gop"])
+def test_an_open_gop_source_is_smart_cut_from_rewritten_keyframes(
+    corpus: Corpus, name: str
+) -> None:
+    # Behaviour change: clips with no IDR inside used to be re-encoded whole.
+    registered = corpus.sources[name].registered
     assert registered["precision"] == "smart"
     assert registered["precision_reason"].startswith("open GOP")
+    assert "rewritten into an IDR picture" in registered["precision_reason"]
     assert registered["warnings"] == [registered["precision_reason"]]
 
 

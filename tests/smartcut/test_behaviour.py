@@ -122,9 +122,10 @@ def test_a_non_h264_source_falls_back_to_the_edit_list(
 def test_a_clip_needing_a_long_re_encode_uses_the_edit_list(
     corpus: Corpus, server_factory: ServerFactory
 ) -> None:
-    # The open-GOP source has no IDR frame after its first: a clip starting
-    # later would be re-encoded whole. Above the limit it is stream-copied.
-    clip = corpus.sources["ff-open-gop"].clips[CASES.index("keyframe inside")]
+    # x264 at its defaults puts one keyframe in this 5 s source: a clip after it
+    # is re-encoded whole (about 1 s). Above the limit it is stream-copied. (Open-GOP
+    # sources were the example here until their keyframes became copy points.)
+    clip = corpus.sources["ff-x264-defaults"].clips[CASES.index("keyframe inside")]
     server = server_factory(corpus.database_url, ORIGIN_SMART_MAX_REENCODE_S="0.1")
     with server.client() as http:
         before = scrape(http)
