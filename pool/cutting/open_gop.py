@@ -24,7 +24,7 @@ it:
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 
 from pool.cutting.smart_plan import SmartCutUnsupported
@@ -32,15 +32,8 @@ from pool.cutting.source_samples import CutSource
 from pool.mp4 import avc
 from pool.mp4.h264_params import parse_pps, parse_sps, with_frame_num_gaps
 from pool.mp4.rbsp import BitstreamError
-from pool.mp4.slices import (
-    NAL_IDR,
-    SLICE_NALS,
-    ParamSets,
-    Rewrite,
-    parse_header,
-    renumbered,
-    to_idr,
-)
+from pool.mp4.slice_rewrite import Rewrite, renumbered, to_idr
+from pool.mp4.slices import NAL_IDR, SLICE_NALS, ParamSets, parse_header
 from pool.mp4.writer import SampleRef
 
 log = logging.getLogger(__name__)
@@ -75,12 +68,19 @@ def open_gop_rewritable(config: avc.AvcConfig) -> bool:
     return True
 
 
-def clip_config(config: avc.AvcConfig) -> avc.AvcConfig:
-    """The source's avcC as a clip starting at a rewritten keyframe carries it."""
-    return replace(config, sps=tuple(with_frame_num_gaps(s) for s in config.sps))
+def copied_samples(
+    source: CutSource, copy: Sequence[int]
+) -> tuple[Iterator[SampleRef], avc.AvcConfig]:
+    """The copied samples (indices, decode order) as the clip carries them, and the
+    source's avcC as the clip carries it: rewritten when the first is not an IDR."""
+    if not copy or source.is_idr(copy[0]):
+        return (source.copied(source.video.samples[i]) for i in copy), source.config
+    config = source.config
+    clip_config = replace(config, sps=tuple(with_frame_num_gaps(s) for s in config.sps))
+    return iter(_rewritten_copy(source, copy)), clip_config
 
 
-def rewritten_copy(source: CutSource, copy: Sequence[int]) -> list[SampleRef]:
+def _rewritten_copy(source: CutSource, copy: Sequence[int]) -> list[SampleRef]:
     """The copied samples (indices, decode order; the first a non-IDR I picture) as the
     clip carries them: rewritten up to the next IDR, the rest as they are."""
     params = parameter_sets(source.config)

@@ -30,12 +30,12 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
-from pool.cutting.open_gop import clip_config, open_gop_rewritable, rewritten_copy
+from pool.cutting.open_gop import copied_samples, open_gop_rewritable
 from pool.cutting.smart_plan import CutPlan, SmartCutUnsupported, plan_cut
 from pool.cutting.source_samples import (
     INDEXES,
@@ -194,7 +194,7 @@ class SmartCut:
         """Write the finished clip to ``output`` (blocking: run it in a thread)."""
         video, plan, reader = self._source.video, self._plan, self._source.reader
         encoded = [self._encoded_track(segment) for segment in self._segments]
-        copied, config = self._copied()
+        copied, config = copied_samples(self._source, plan.copy)
         for track in encoded:
             config = config.merged(avc_config(track))
         # SampleRef inputs: 0 is the source, then the segments' outputs in order
@@ -256,13 +256,6 @@ class SmartCut:
             reencoded_s=_reencoded_seconds(video, plan),
             source_bytes_read=reader.bytes_read,
         )
-
-    def _copied(self) -> tuple[Iterator[SampleRef], avc.AvcConfig]:
-        """The copied samples as written, in decode order, and the clip's source avcC."""
-        source, copy = self._source, self._plan.copy
-        if not copy or source.is_idr(copy[0]):
-            return (source.copied(source.video.samples[i]) for i in copy), source.config
-        return iter(rewritten_copy(source, copy)), clip_config(source.config)
 
     def _encoded_track(self, segment: Segment) -> Track:
         try:

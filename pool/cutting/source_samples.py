@@ -106,9 +106,7 @@ class CutSource:
             )
         except avc.AvcError as exc:
             raise SmartCutUnsupported("bitstream", str(exc)) from None
-        return SampleRef(
-            SOURCE_INPUT, sample.offset, sample.size, tuple((a, b, b"") for a, b in omit)
-        )
+        return SampleRef(SOURCE_INPUT, sample.offset, sample.size, tuple(omit))
 
     def is_reference(self, sample: Sample) -> bool:
         """Whether another picture may refer to ``sample`` (so decoding cannot skip it)."""

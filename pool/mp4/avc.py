@@ -159,8 +159,9 @@ def nal_headers(sample: bytes, length_size: int) -> list[int]:
 
 def in_band_parameter_sets(
     read: ReadWithin, sample_size: int, config: AvcConfig
-) -> list[tuple[int, int]]:
-    """Where a sample repeats a parameter set of ``config``: (start, end) of each.
+) -> list[tuple[int, int, bytes]]:
+    """Where a sample repeats a parameter set of ``config``: (start, end, b"") of each,
+    a :class:`~pool.mp4.writer.SampleRef` patch that leaves it out.
 
     Some encoders (GStreamer's x264enc, cameras) repeat the SPS and PPS in
     every keyframe. Firefox then takes them as the stream's whole
@@ -176,7 +177,7 @@ def in_band_parameter_sets(
             nal = read(start + size, end - start - size)
             if nal not in (config.sps if kind == NAL_SPS else config.pps):
                 raise AvcError("an in-band parameter set differs from the avcC")
-            found.append((start, end))
+            found.append((start, end, b""))
     return found
 
 

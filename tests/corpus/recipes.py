@@ -343,8 +343,9 @@ RECIPES: tuple[Recipe, ...] = (
     ),
     Recipe(
         "ff-open-gop-pyramid",
-        "ffmpeg libx264 open-gop=1, 3 B-frames, b-pyramid normal",
-        "open GOP with reference B-frames; keyframes rewritten into IDRs",
+        "ffmpeg libx264 open-gop=1, 3 B-frames, b-pyramid normal, keyframe every 32 frames",
+        "open GOP whose keyframes lead a full mini-GOP: its middle B-frame is a reference, so"
+        " leaving it out of the copy leaves a frame_num gap",
         (
             (
                 _ffmpeg(
@@ -354,7 +355,7 @@ RECIPES: tuple[Recipe, ...] = (
                     (
                         *X264_B,
                         "-g",
-                        "30",
+                        "32",
                         "-bf",
                         "3",
                         "-x264-params",

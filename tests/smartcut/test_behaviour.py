@@ -47,10 +47,12 @@ def get_measured(server: Server, url: str) -> tuple[Samples, httpx.Response, Sam
 
 
 def head_copy_tail_clips(corpus: Corpus) -> list[dict[str, object]]:
-    """Two closed-GOP sources' clips that start mid-GOP with a keyframe inside."""
+    """Clips that start mid-GOP with a keyframe inside: two closed-GOP sources', and an
+    open-GOP one's (its keyframe rewritten into an IDR)."""
     keyframe_inside = CASES.index("keyframe inside")
     return [
-        corpus.sources[name].clips[keyframe_inside] for name in ("ff-1080p-2997", "gst-x264-qtmux")
+        corpus.sources[name].clips[keyframe_inside]
+        for name in ("ff-1080p-2997", "gst-x264-qtmux", "ff-open-gop-pyramid")
     ]
 
 
@@ -136,7 +138,7 @@ def test_a_clip_needing_a_long_re_encode_uses_the_edit_list(
 
 def test_two_processes_cut_identical_bytes(corpus: Corpus, session_dir: Path) -> None:
     clips = head_copy_tail_clips(corpus)
-    assert len(clips) == 2
+    assert len(clips) == 3
     bodies = []
     for n in range(2):
         server = start_server(

@@ -9,14 +9,17 @@ from pathlib import Path
 
 import pytest
 
+from pool.cutting.assess import assess_source
 from pool.cutting.open_gop import parameter_sets
+from pool.cutting.smart_plan import SmartCutUnsupported
 from pool.cutting.source_samples import avc_config
 from pool.mp4 import avc
 from pool.mp4.boxes import file_reader
 from pool.mp4.h264_params import parse_sps, with_frame_num_gaps
 from pool.mp4.index import read_movie
 from pool.mp4.rbsp import BitReader, BitWriter, escape, stop_bit, unescape
-from pool.mp4.slices import NAL_IDR, ParamSets, parse_header, renumbered, to_idr
+from pool.mp4.slice_rewrite import renumbered, to_idr
+from pool.mp4.slices import NAL_IDR, ParamSets, parse_header
 
 
 def test_exp_golomb_codes_read_back_as_written() -> None:
@@ -68,6 +71,12 @@ def _x264(ffmpeg: str, path: Path, *options: str) -> Path:
 
 def _slices(path: Path) -> tuple[ParamSets, avc.AvcConfig, list[list[bytes]]]:
     """Parameter sets, avcC and every sample's slice NAL units."""
+    config, samples = _slices_of(path)
+    return parameter_sets(config), config, samples
+
+
+def _slices_of(path: Path) -> tuple[avc.AvcConfig, list[list[bytes]]]:
+    """The avcC and every sample's slice NAL units."""
     read_at, size = file_reader(path)
     video = read_movie(read_at, size).first(b"vide")
     assert video is not None
@@ -77,7 +86,7 @@ def _slices(path: Path) -> tuple[ParamSets, avc.AvcConfig, list[list[bytes]]]:
         data = read_at(sample.offset, sample.size)
         units = avc.nal_units(lambda at, n: data[at : at + n], len(data), 4)  # noqa: B023
         samples.append([data[s + 4 : e] for s, e, h in units if h & 0x1F in (1, 5)])
-    return parameter_sets(config), config, samples
+    return config, samples
 
 
 @pytest.fixture(
@@ -171,3 +180,15 @@ def test_the_clip_sps_allows_frame_num_gaps_and_nothing_else_changes(
     assert len(with_frame_num_gaps(sps)) == len(sps)
     assert after == replace(before, gaps_allowed=True)
     assert with_frame_num_gaps(with_frame_num_gaps(sps)) == with_frame_num_gaps(sps)
+
+
+def test_an_interlaced_open_gop_source_keeps_whole_re_encodes(ffmpeg: str, tmp_path: Path) -> None:
+    path = _x264(ffmpeg, tmp_path / "mbaff.mp4", "-x264-params", "open-gop=1:interlaced=1")
+    config, _ = _slices_of(path)
+    with pytest.raises(SmartCutUnsupported, match="interlaced"):
+        parameter_sets(config)
+    told = assess_source(f"file:{path}", "test", tmp_path / "spool")
+    assert told.precision == "smart"
+    assert told.reason is not None
+    assert told.reason.startswith("open GOP (keyframes are not IDR pictures) with interlaced")
+    assert "re-encoded whole" in told.reason

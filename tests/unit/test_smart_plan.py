@@ -67,6 +67,10 @@ def plan(
     )
 
 
+def sync_indices(samples: list[Sample]) -> tuple[int, ...]:
+    return tuple(i for i, s in enumerate(samples) if s.sync)
+
+
 def shown(samples: list[Sample], indices: tuple[int, ...]) -> list[int]:
     return [samples[i].pts // TICKS for i in indices]
 
@@ -184,3 +188,36 @@ def test_every_frame_is_either_copied_or_re_encoded_once(
         if part is not None:
             assert samples[part.decode_from].sync
             assert all(part.decode_from <= i < part.decode_to for i in part.frames)
+
+
+@given(
+    gop=st.sampled_from([12, 30, 60]),
+    bframes=st.integers(0, 3),
+    start=st.integers(0, 170),
+    length=st.integers(1, 100),
+)
+def test_an_open_gop_clip_copies_from_its_first_keyframe_less_its_leading_pictures(
+    gop: int, bframes: int, start: int, length: int
+) -> None:
+    samples = open_gops(180, gop, bframes)
+    end = min(180, start + length)
+    cut = plan(samples, start, end, idr=False, open_gop=True)
+    parts = [
+        *(cut.head.frames if cut.head else ()),
+        *cut.copy,
+        *(cut.tail.frames if cut.tail else ()),
+    ]
+    assert sorted(parts) == sorted(cut.frames)  # each frame once
+    keyframes = sorted(f for f in shown(samples, sync_indices(samples)) if start <= f < end)
+    if not keyframes:
+        assert not cut.copy
+        return
+    assert shown(samples, cut.copy[:1]) == keyframes[:1]
+    copied = sorted(shown(samples, cut.copy))
+    assert copied == list(range(keyframes[0], copied[-1] + 1))
+    # Re-encoded: the head, and a tail of at most the next keyframe's leading pictures.
+    assert cut.reencoded_frames <= keyframes[0] - start + bframes
+    if cut.head:
+        # The head's decoder reads through the leading pictures that follow the keyframe.
+        assert cut.head.decode_to > max(cut.head.frames)
+        assert samples[cut.head.decode_from].sync
