@@ -33,7 +33,7 @@ from pool.mp4 import avc
 from pool.mp4.h264_params import parse_pps, parse_sps, with_frame_num_gaps
 from pool.mp4.rbsp import BitstreamError
 from pool.mp4.slice_rewrite import Rewrite, renumbered, to_idr
-from pool.mp4.slices import NAL_IDR, SLICE_NALS, ParamSets, parse_header
+from pool.mp4.slices import NAL_IDR, SLICE_NALS, ParamSets, ParsedSlice, parse_header, parse_slice
 from pool.mp4.writer import SampleRef
 
 log = logging.getLogger(__name__)
@@ -141,9 +141,9 @@ class _Renumbering:
         for start, end, header in units:
             if header & 0x1F not in SLICE_NALS:
                 continue
-            nal = sample[start + size : end]
+            nal = parse_slice(sample[start + size : end], self._params)
             rewrite = self._keyframe(nal) if first else self._renumbered(nal)
-            length = len(rewrite.head) + len(nal) - rewrite.kept_from
+            length = len(rewrite.head) + len(nal.nal) - rewrite.kept_from
             patches.append(
                 (
                     start,
@@ -153,18 +153,17 @@ class _Renumbering:
             )
         return patches
 
-    def _keyframe(self, nal: bytes) -> Rewrite:
-        header = parse_header(nal, self._params)
+    def _keyframe(self, nal: ParsedSlice) -> Rewrite:
         if self._shift is None:
-            self._shift = (header.frame_num, header.poc_lsb or 0)
-            self._frame_nums = 1 << (header.idr_pic_id_span[0] - header.frame_num_at)
-        return to_idr(nal, self._params, self._idr_pic_id)
+            self._shift = (nal.header.frame_num, nal.header.poc_lsb or 0)
+            self._frame_nums = 1 << nal.header.frame_num_width
+        return to_idr(nal, self._idr_pic_id)
 
-    def _renumbered(self, nal: bytes) -> Rewrite:
+    def _renumbered(self, nal: ParsedSlice) -> Rewrite:
         assert self._shift is not None
-        frame_num = (parse_header(nal, self._params).frame_num - self._shift[0]) % self._frame_nums
+        frame_num = (nal.header.frame_num - self._shift[0]) % self._frame_nums
         self._counted += (frame_num - self._last) % self._frame_nums
         self._last = frame_num
         # Until frame_num wraps, a picNum below 0 names a picture before the IDR.
         drop_before = 0 if self._counted < self._frame_nums else None
-        return renumbered(nal, self._params, *self._shift, drop_before)
+        return renumbered(nal, *self._shift, drop_before)

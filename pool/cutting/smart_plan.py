@@ -102,7 +102,7 @@ def plan_cut(
         None,
     )
     if first_copy is None:
-        return CutPlan(tuple(frames), _reencode(pts, sync, frames, is_idr), (), None)
+        return CutPlan(tuple(frames), _reencode(pts, sync, frames), (), None)
 
     copy_from = pts[first_copy]
     # Leading pictures of the first copied keyframe (none after an IDR) are the head's.
@@ -120,16 +120,16 @@ def plan_cut(
             break
         copy = copy[:cut]
     if not copy:
-        return CutPlan(tuple(frames), _reencode(pts, sync, frames, is_idr), (), None)
+        return CutPlan(tuple(frames), _reencode(pts, sync, frames), (), None)
     head_frames = [i for i in frames if pts[i] < copy_from]
     tail_frames = [] if tail_from is None else [i for i in frames if pts[i] >= tail_from]
     if not set(copy) <= shown:
         raise SmartCutUnsupported("layout", "copied frames outside the clip")
     return CutPlan(
         tuple(frames),
-        _reencode(pts, sync, head_frames, is_idr) if head_frames else None,
+        _reencode(pts, sync, head_frames) if head_frames else None,
         tuple(copy),
-        _reencode(pts, sync, tail_frames, is_idr) if tail_frames else None,
+        _reencode(pts, sync, tail_frames) if tail_frames else None,
     )
 
 
@@ -143,19 +143,16 @@ def _decode_prefix(pts: Sequence[int], first: int, hi: int) -> list[int]:
     return prefix
 
 
-def _reencode(
-    pts: Sequence[int], sync: bytearray, frames: Sequence[int], is_idr: Callable[[int], bool]
-) -> Reencode:
+def _reencode(pts: Sequence[int], sync: bytearray, frames: Sequence[int]) -> Reencode:
     """The decode range for ``frames``: from the sync sample before the first of them.
 
-    That sync sample must show at or before the first frame; if it is not an
-    IDR (open GOP), frames right after it may refer to the GOP before, so
-    decoding starts one sync sample earlier.
+    That sync sample must show at or before the first frame. When it is not
+    an IDR (open GOP), only its leading pictures refer to the GOP before, and
+    they show before it: every frame from it on decodes right (a recovery
+    point, which the copy from an open-GOP keyframe relies on too).
     """
     first_pts = pts[frames[0]]
     start = next((i for i in sync_before(sync, min(frames) + 1) if pts[i] <= first_pts), None)
     if start is None:
         raise SmartCutUnsupported("no_keyframe", "no keyframe before the clip's first frame")
-    if not is_idr(start):
-        start = next(sync_before(sync, start), start)
     return Reencode(start, max(frames) + 1, tuple(frames))

@@ -117,7 +117,7 @@ class CutSource:
             raise SmartCutUnsupported("bitstream", str(exc)) from None
 
     def likely_needed(self, request: ClipRequest) -> list[Sample]:
-        """The source samples a cut of ``request`` reads, unless it starts on an open GOP.
+        """The source samples a cut of ``request`` reads.
 
         Video from the keyframe before the clip's first frame to the last
         frame shown, audio over the same time.

@@ -23,10 +23,9 @@ from pool.mp4.slices import (
     I_SLICES,
     NAL_IDR,
     NAL_NON_IDR,
-    ParamSets,
+    ParsedSlice,
     SliceHeader,
     SliceUnsupported,
-    parse_prefix,
 )
 
 
@@ -42,7 +41,7 @@ class Rewrite:
         return self.head + nal[self.kept_from :]
 
 
-def to_idr(nal: bytes, params: ParamSets, idr_pic_id: int) -> Rewrite:
+def to_idr(parsed: ParsedSlice, idr_pic_id: int) -> Rewrite:
     """An I slice of a non-IDR picture rewritten as an IDR slice.
 
     nal_unit_type 5, frame_num 0, ``idr_pic_id`` inserted, pic_order_cnt_lsb
@@ -50,35 +49,34 @@ def to_idr(nal: bytes, params: ParamSets, idr_pic_id: int) -> Rewrite:
     dec_ref_pic_marking (prior pictures output, not long-term) in place of
     the original's, whose operations concern pictures the IDR discards.
     """
-    header, rbsp, cut = parse_prefix(nal, params)
+    header = parsed.header
     if header.slice_type not in I_SLICES or not header.is_reference:
         raise SliceUnsupported("only a reference I picture can become an IDR")
     _short_term_only(header)
     fields = replace(header, nal_header=(header.nal_header & 0xE0) | NAL_IDR)
-    return _rewritten(nal, rbsp, cut, fields, frame_num=0, poc_lsb=0, idr_pic_id=idr_pic_id)
+    return _rewritten(parsed, fields, frame_num=0, poc_lsb=0, idr_pic_id=idr_pic_id)
 
 
 def renumbered(
-    nal: bytes, params: ParamSets, frame_num_shift: int, poc_shift: int, drop_before: int | None
+    parsed: ParsedSlice, frame_num_shift: int, poc_shift: int, drop_before: int | None
 ) -> Rewrite:
     """A non-IDR slice with frame_num and pic_order_cnt_lsb lowered by the shifts (modulo
     their ranges), without the memory management operations that name a picture whose
     picNum (after the shift) is below ``drop_before`` (None: keep them all)."""
-    header, rbsp, cut = parse_prefix(nal, params)
+    header = parsed.header
     if header.nal_type != NAL_NON_IDR:
         raise SliceUnsupported("only non-IDR slices are renumbered")
-    sps = params[header.pps_id][1]
-    frame_num = (header.frame_num - frame_num_shift) % (1 << sps.log2_max_frame_num)
+    frame_num = (header.frame_num - frame_num_shift) % (1 << header.frame_num_width)
     poc_lsb = None
     if header.poc_lsb is not None:
-        poc_lsb = (header.poc_lsb - poc_shift) % (1 << sps.log2_max_poc_lsb)
+        poc_lsb = (header.poc_lsb - poc_shift) % (1 << header.poc_lsb_width)
     _short_term_only(header)
     fields = header
     if header.mmcos is not None and drop_before is not None:
         # picNumX = CurrPicNum - (difference_of_pic_nums_minus1 + 1) (8.2.5.4.1)
         kept = tuple(m for m in header.mmcos if frame_num - (m.args[0] + 1) >= drop_before)
         fields = replace(header, mmcos=kept)
-    return _rewritten(nal, rbsp, cut, fields, frame_num=frame_num, poc_lsb=poc_lsb)
+    return _rewritten(parsed, fields, frame_num=frame_num, poc_lsb=poc_lsb)
 
 
 def _short_term_only(header: SliceHeader) -> None:
@@ -93,9 +91,7 @@ def _short_term_only(header: SliceHeader) -> None:
 
 
 def _rewritten(
-    nal: bytes,
-    rbsp: bytes,
-    cut: int,
+    parsed: ParsedSlice,
     header: SliceHeader,
     *,
     frame_num: int,
@@ -103,6 +99,7 @@ def _rewritten(
     idr_pic_id: int | None = None,
 ) -> Rewrite:
     """The NAL unit with ``header``'s NAL type and marking and the given field values."""
+    nal, rbsp, cut = parsed.nal, parsed.rbsp, parsed.cut
     old = BitReader(rbsp)
     out = BitWriter()
     out.copy(old, header.frame_num_at)

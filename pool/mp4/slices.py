@@ -66,6 +66,11 @@ class SliceHeader:
         return self.nal_header & 0x1F
 
     @property
+    def frame_num_width(self) -> int:
+        """Bits of frame_num (log2_max_frame_num)."""
+        return self.idr_pic_id_span[0] - self.frame_num_at
+
+    @property
     def is_reference(self) -> bool:
         """nal_ref_idc is not 0."""
         return bool(self.nal_header & 0x60)
@@ -75,19 +80,28 @@ class SliceHeader:
 ParamSets = Mapping[int, tuple[Pps, Sps]]
 
 
+@dataclass(frozen=True)
+class ParsedSlice:
+    """A slice NAL unit, its header, and the RBSP of the first payload bytes that hold it.
+
+    ``rbsp`` is the unescaped ``nal[1 : 1 + cut]``. Unless ``cut`` reaches
+    the end, the prefix ends in a byte above 3, so no emulation prevention
+    sequence straddles it and it can be rewritten apart from the rest.
+    """
+
+    nal: bytes
+    header: SliceHeader
+    rbsp: bytes
+    cut: int
+
+
 def parse_header(nal: bytes, params: ParamSets) -> SliceHeader:
     """Read the header of a slice NAL unit (its header byte first)."""
-    header, _, _ = parse_prefix(nal, params)
-    return header
+    return parse_slice(nal, params).header
 
 
-def parse_prefix(nal: bytes, params: ParamSets) -> tuple[SliceHeader, bytes, int]:
-    """The header, and the RBSP of the first escaped bytes of the payload that hold it.
-
-    Returns (header, rbsp prefix, escaped length of that prefix). A prefix
-    other than the whole payload ends in a byte above 3, so no emulation
-    prevention sequence straddles its end and it can be rewritten apart.
-    """
+def parse_slice(nal: bytes, params: ParamSets) -> ParsedSlice:
+    """Read the header of a slice NAL unit, unescaping no more of it than that needs."""
     payload = nal[1:]
     size = _FIRST_READ
     while True:
@@ -96,7 +110,7 @@ def parse_prefix(nal: bytes, params: ParamSets) -> tuple[SliceHeader, bytes, int
         # The prefix's last byte stays unchanged by any rewrite: parse without it.
         limit = rbsp if cut == len(payload) else rbsp[:-1]
         try:
-            return _parse(nal[0], limit, params), rbsp, cut
+            return ParsedSlice(nal, _parse(nal[0], limit, params), rbsp, cut)
         except SliceUnsupported:
             raise
         except BitstreamError:

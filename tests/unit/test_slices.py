@@ -19,7 +19,7 @@ from pool.mp4.h264_params import parse_sps, with_frame_num_gaps
 from pool.mp4.index import read_movie
 from pool.mp4.rbsp import BitReader, BitWriter, escape, stop_bit, unescape
 from pool.mp4.slice_rewrite import renumbered, to_idr
-from pool.mp4.slices import NAL_IDR, ParamSets, parse_header
+from pool.mp4.slices import NAL_IDR, ParamSets, parse_header, parse_slice
 
 
 def test_exp_golomb_codes_read_back_as_written() -> None:
@@ -112,7 +112,7 @@ def test_renumbering_by_nothing_rewrites_every_slice_to_the_same_bytes(
     non_idr = [nal for sample in samples for nal in sample if nal[0] & 0x1F == 1]
     assert len(non_idr) > 80
     for nal in non_idr:
-        assert renumbered(nal, params, 0, 0, None).apply(nal) == nal
+        assert renumbered(parse_slice(nal, params), 0, 0, None).apply(nal) == nal
 
 
 def test_renumbering_shifts_frame_num_and_poc_and_keeps_the_rest(
@@ -121,7 +121,7 @@ def test_renumbering_shifts_frame_num_and_poc_and_keeps_the_rest(
     params, _, samples = stream
     for nal in (nal for sample in samples[40:80] for nal in sample):
         before = parse_header(nal, params)
-        after = parse_header(renumbered(nal, params, 3, 10, None).apply(nal), params)
+        after = parse_header(renumbered(parse_slice(nal, params), 3, 10, None).apply(nal), params)
         assert after.frame_num == (before.frame_num - 3) % 16
         assert before.poc_lsb is not None
         assert after.poc_lsb == (before.poc_lsb - 10) % 64
@@ -146,7 +146,7 @@ def test_renumbering_drops_unmarking_of_pictures_before_the_idr(
     for nal in marked:
         header = parse_header(nal, params)
         # With the IDR at this picture's own frame_num, every operation names a picture before it.
-        rewritten = renumbered(nal, params, header.frame_num, 0, 0).apply(nal)
+        rewritten = renumbered(parse_slice(nal, params), header.frame_num, 0, 0).apply(nal)
         assert parse_header(rewritten, params).mmcos == ()
         assert parse_header(rewritten, params).frame_num == 0
 
@@ -160,7 +160,7 @@ def test_an_open_gop_keyframe_becomes_an_idr_with_the_same_slice_data(
     for sample in keyframes:
         for nal in sample:
             assert nal[0] & 0x1F == 1
-            idr = to_idr(nal, params, 1).apply(nal)
+            idr = to_idr(parse_slice(nal, params), 1).apply(nal)
             header = parse_header(idr, params)
             assert header.nal_type == NAL_IDR
             assert (header.frame_num, header.poc_lsb, header.idr_pic_id) == (0, 0, 1)

@@ -75,6 +75,29 @@ def shown(samples: list[Sample], indices: tuple[int, ...]) -> list[int]:
     return [samples[i].pts // TICKS for i in indices]
 
 
+#: Hypothesis strategies for a GOP layout and a clip of it (180 frames).
+CLIP_CASES = {
+    "gop": st.sampled_from([12, 30, 60]),
+    "bframes": st.integers(0, 3),
+    "start": st.integers(0, 170),
+    "length": st.integers(1, 100),
+}
+
+
+def check_parts(samples: list[Sample], cut: CutPlan) -> None:
+    """Each frame is re-encoded or copied once; each re-encoded one decodes from a keyframe."""
+    parts = [
+        *(cut.head.frames if cut.head else ()),
+        *cut.copy,
+        *(cut.tail.frames if cut.tail else ()),
+    ]
+    assert sorted(parts) == sorted(cut.frames)
+    for part in (cut.head, cut.tail):
+        if part is not None:
+            assert samples[part.decode_from].sync
+            assert all(part.decode_from <= i < part.decode_to for i in part.frames)
+
+
 def test_a_clip_from_a_keyframe_to_the_next_is_copied_whole() -> None:
     samples = gops(180, 60)
     cut = plan(samples, 60, 120)
@@ -119,8 +142,8 @@ def test_without_open_gop_rewriting_non_idr_keyframes_are_not_copy_points() -> N
     cut = plan(samples, 70, 130, idr=False)
     assert cut.copy == ()
     assert cut.head is not None
-    # The I frame at 60 is not an IDR: decoding starts one keyframe earlier.
-    assert samples[cut.head.decode_from].pts == 0
+    # Decoding starts at the I frame at 60 although it is not an IDR (a recovery point).
+    assert samples[cut.head.decode_from].pts == 60 * TICKS
 
 
 def test_an_open_gop_keyframe_starts_the_copy_and_its_leading_pictures_join_the_head() -> None:
@@ -154,12 +177,7 @@ def test_a_clip_with_no_frame_is_refused() -> None:
     assert refused.value.reason == "empty_clip"
 
 
-@given(
-    gop=st.sampled_from([12, 30, 60]),
-    bframes=st.integers(0, 3),
-    start=st.integers(0, 170),
-    length=st.integers(1, 100),
-)
+@given(**CLIP_CASES)
 def test_every_frame_is_either_copied_or_re_encoded_once(
     gop: int, bframes: int, start: int, length: int
 ) -> None:
@@ -167,12 +185,7 @@ def test_every_frame_is_either_copied_or_re_encoded_once(
     end = min(180, start + length)
     cut = plan(samples, start, end)
     assert shown(samples, cut.frames) == list(range(start, end))
-    parts = [
-        *(cut.head.frames if cut.head else ()),
-        *cut.copy,
-        *(cut.tail.frames if cut.tail else ()),
-    ]
-    assert sorted(parts) == sorted(cut.frames)  # each frame once
+    check_parts(samples, cut)
     if cut.copy:
         first = cut.copy[0]
         assert samples[first].sync
@@ -184,30 +197,16 @@ def test_every_frame_is_either_copied_or_re_encoded_once(
             assert max(shown(samples, cut.head.frames)) < copied[0]
         if cut.tail:
             assert min(shown(samples, cut.tail.frames)) > copied[-1]
-    for part in (cut.head, cut.tail):
-        if part is not None:
-            assert samples[part.decode_from].sync
-            assert all(part.decode_from <= i < part.decode_to for i in part.frames)
 
 
-@given(
-    gop=st.sampled_from([12, 30, 60]),
-    bframes=st.integers(0, 3),
-    start=st.integers(0, 170),
-    length=st.integers(1, 100),
-)
+@given(**CLIP_CASES)
 def test_an_open_gop_clip_copies_from_its_first_keyframe_less_its_leading_pictures(
     gop: int, bframes: int, start: int, length: int
 ) -> None:
     samples = open_gops(180, gop, bframes)
     end = min(180, start + length)
     cut = plan(samples, start, end, idr=False, open_gop=True)
-    parts = [
-        *(cut.head.frames if cut.head else ()),
-        *cut.copy,
-        *(cut.tail.frames if cut.tail else ()),
-    ]
-    assert sorted(parts) == sorted(cut.frames)  # each frame once
+    check_parts(samples, cut)
     keyframes = sorted(f for f in shown(samples, sync_indices(samples)) if start <= f < end)
     if not keyframes:
         assert not cut.copy
@@ -220,4 +219,3 @@ def test_an_open_gop_clip_copies_from_its_first_keyframe_less_its_leading_pictur
     if cut.head:
         # The head's decoder reads through the leading pictures that follow the keyframe.
         assert cut.head.decode_to > max(cut.head.frames)
-        assert samples[cut.head.decode_from].sync
