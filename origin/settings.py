@@ -108,8 +108,8 @@ SETTINGS: tuple[Setting, ...] = (
             "file mode: smart re-encodes the frames before the first keyframe so every player "
             "shows exactly the clip; editlist stream-copies and hides them with an edit list"),
     Setting("ORIGIN_SMART_MAX_REENCODE_S", "smart_max_reencode_s", _positive_float, 10.0,
-            "a smart cut that would re-encode more than this (no IDR frame in the clip, "
-            "e.g. open-GOP sources) uses the edit list instead"),
+            "a smart cut that would re-encode more than this (no keyframe in the clip to "
+            "copy from, e.g. a long GOP) uses the edit list instead"),
     Setting("ORIGIN_SHUTDOWN_GRACE_S", "shutdown_grace_s", _positive_float, 20.0,
             "on SIGTERM, how long responses in flight may finish before ffmpeg is killed"),
     Setting("ORIGIN_CACHE_DIR", "cache_dir", Path, None,

@@ -9,12 +9,12 @@ first picture is an IDR, as a decoder entering at the recovery point sees
 it:
 
 - every slice of the first picture becomes an IDR slice
-  (:func:`pool.mp4.slices.to_idr`);
+  (:func:`pool.mp4.slice_rewrite.to_idr`);
 - every slice after it, up to the next real IDR, gets frame_num and
   pic_order_cnt_lsb lowered by the keyframe's (so they count from the IDR's
   0 as they counted from the keyframe), and loses the memory management
   operations that unmark pictures from before the keyframe (gone with the
-  IDR) (:func:`pool.mp4.slices.renumbered`);
+  IDR) (:func:`pool.mp4.slice_rewrite.renumbered`);
 - the clip's SPS allows frame_num gaps: a leading picture left out that was
   a reference (x264's B-pyramid) leaves one, which a decoder fills with
   "non-existing" frames that keep the later pictures' numbering meaningful;

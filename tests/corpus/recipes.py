@@ -366,6 +366,34 @@ RECIPES: tuple[Recipe, ...] = (
         ),
     ),
     Recipe(
+        "ff-open-gop-forced-idr",
+        "ffmpeg libx264 open-gop=1, IDR frames forced at 1.3 s and 3.0 s",
+        "open-GOP keyframes and IDR frames mixed: the renumbered copy meets a real IDR"
+        " (the clip to the end)",
+        (
+            (
+                _ffmpeg(
+                    "320x240",
+                    "30",
+                    4,
+                    (
+                        *X264_B,
+                        "-g",
+                        "32",
+                        "-bf",
+                        "3",
+                        "-force_key_frames",
+                        "1.3,3.0",
+                        "-forced-idr",
+                        "1",
+                        "-x264-params",
+                        "open-gop=1:scenecut=0:b-adapt=0",
+                    ),
+                ),
+            ),
+        ),
+    ),
+    Recipe(
         "ff-x264-defaults",
         "ffmpeg libx264 at its defaults (preset medium, keyint 250)",
         "3 B-frames with pyramid; one keyframe in the file, so every cut re-encodes",
