@@ -51,10 +51,12 @@ async (url) => {
 
 #: Load a clip, grab the first frame painted and the frame at ``mid`` seconds
 #: (as RGBA drawn at ``width`` x ``height``, base64), then play its end.
-#: Reports the duration at load and after the end. Called with one object
-#: ``{url, mid, width, height}``, so Playwright and Marionette run it alike.
+#: Reports the duration at load and after the end, and the media times of the
+#: frames presented before each grab (null if none was within a second; the
+#: middle one must be from ``earliest`` on). Called with one object
+#: ``{url, mid, earliest, width, height}``, so Playwright and Marionette run it alike.
 SHOW_CLIP = """
-async ({url, mid, width, height}) => {
+async ({url, mid, earliest, width, height}) => {
   const video = document.createElement("video");
   video.muted = true;
   video.preload = "auto";
@@ -77,28 +79,39 @@ async ({url, mid, width, height}) => {
   const event = (name) => Promise.race([
     new Promise((resolve) => video.addEventListener(name, resolve, {once: true})), failed,
   ]);
+  // A frame is drawn once the browser has presented it, not when "loadeddata" or
+  // "seeked" fires: Chromium fired them early (grabbing then drew nothing, or the
+  // frame two before the one sought, 1 run in 4). This waits for a frame presented
+  // from ``from`` (seconds) on, its media time, or null after a second.
+  const presented = (from) => new Promise((resolve) => {
+    const onFrame = (_, meta) => {
+      if (meta.mediaTime >= from) resolve(meta.mediaTime);
+      else video.requestVideoFrameCallback(onFrame);
+    };
+    video.requestVideoFrameCallback(onFrame);
+    setTimeout(() => resolve(null), 1000);
+  });
   try {
+    const firstShown = presented(-Infinity);
     video.src = url;
     await event("loadeddata");
+    const firstAt = await firstShown;
     const duration = video.duration;
     const shape = [video.videoWidth, video.videoHeight];
     const first = grab();
-    // Chromium may fire "seeked" before the frame sought is composited: grabbing
-    // then drew the frame two before it (1 run in 4). Wait for it to be presented
-    // too (bounded: a browser that presents nothing new still gets measured).
-    const presented = new Promise((resolve) => {
-      video.requestVideoFrameCallback(resolve);
-      setTimeout(resolve, 2000);
-    });
+    const middleShown = presented(earliest);
     video.currentTime = mid;
     await event("seeked");
-    await presented;
+    const middleAt = await middleShown;
     const middle = grab();
     video.currentTime = Math.max(0, duration - 0.25);
     await event("seeked");
     await video.play();
     await event("ended");
-    return {duration, durationAtEnd: video.duration, shape, first, middle, error: null};
+    return {
+      duration, durationAtEnd: video.duration, shape, first, middle, firstAt, middleAt,
+      error: null,
+    };
   } catch (error) {
     return {error: String(error)};
   }

@@ -88,8 +88,11 @@ def test_browser_shows_the_clip_frames_for_the_clip_length(
     timeline = origin if engine == "firefox" else clip.start
     # A quarter into the middle frame's display time: clear of rounding at its edges.
     mid = frames[middle].time + (following - frames[middle].time) / 4 - timeline
+    # The middle frame's start, less a millisecond for rounding.
+    earliest = float(frames[middle].time - timeline) - 0.001
     seen = show(engine, request, {
-        "url": clip.clip["url"], "mid": float(mid), "width": size[0], "height": size[1],
+        "url": clip.clip["url"], "mid": float(mid), "earliest": earliest,
+        "width": size[0], "height": size[1],
     })  # fmt: skip
 
     unplayable = source.recipe.unplayable_in.get(engine)
@@ -105,6 +108,10 @@ def test_browser_shows_the_clip_frames_for_the_clip_length(
     for reading in ("duration", "durationAtEnd"):
         near = [n for n in lengths if abs(seen[reading] - n) <= DURATION_TOLERANCE_S]
         assert near, (where, reading, seen[reading], lengths)
+
+    # Each grab waited for the browser to present a frame (the middle one or later).
+    assert seen["firstAt"] is not None, (where, "no frame presented after loading")
+    assert seen["middleAt"] is not None, (where, "no frame presented after seeking")
 
     keyframe_before = max(
         (n for n, f in enumerate(frames) if f.time <= clip.start and f.time in source.keyframes),
