@@ -43,6 +43,15 @@ def _listing(
     return _rows(out.stdout)
 
 
+def decoder_complaints(ffmpeg: str, path: Path) -> str:
+    """What ffmpeg's decoders log at level error while decoding the whole file."""
+    out = subprocess.run(
+        [ffmpeg, "-v", "error", "-i", str(path), "-f", "null", "-"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return out.stderr
+
+
 def is_key(packet: list[str]) -> bool:
     """Whether a framecrc row is a keyframe's packet (rows without flags are)."""
     flags = next((f for f in packet[6:] if f.startswith("F=")), None)

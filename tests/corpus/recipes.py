@@ -98,6 +98,14 @@ def _gop(frames: int) -> tuple[str, ...]:
     return ("-g", str(frames), "-keyint_min", str(frames), "-x264-params", "scenecut=0")
 
 
+def _open_gop_32(x264_params: str, *options: str) -> tuple[str, ...]:
+    """x264 open GOP, 3 B-frames, a keyframe every 32 frames: each after a full mini-GOP."""
+    return (
+        *X264_B, "-g", "32", "-bf", "3", *options,
+        "-x264-params", f"open-gop=1:scenecut=0:b-adapt=0{x264_params}",
+    )  # fmt: skip
+
+
 RECIPES: tuple[Recipe, ...] = (
     # -- GStreamer's encoders and muxers -------------------------------------
     Recipe(
@@ -346,24 +354,7 @@ RECIPES: tuple[Recipe, ...] = (
         "ffmpeg libx264 open-gop=1, 3 B-frames, b-pyramid normal, keyframe every 32 frames",
         "open GOP whose keyframes lead a full mini-GOP: its middle B-frame is a reference, so"
         " leaving it out of the copy leaves a frame_num gap",
-        (
-            (
-                _ffmpeg(
-                    "320x240",
-                    "30",
-                    4,
-                    (
-                        *X264_B,
-                        "-g",
-                        "32",
-                        "-bf",
-                        "3",
-                        "-x264-params",
-                        "open-gop=1:scenecut=0:b-pyramid=normal:b-adapt=0",
-                    ),
-                ),
-            ),
-        ),
+        ((_ffmpeg("320x240", "30", 4, _open_gop_32(":b-pyramid=normal")),),),
     ),
     Recipe(
         "ff-open-gop-forced-idr",
@@ -376,19 +367,7 @@ RECIPES: tuple[Recipe, ...] = (
                     "320x240",
                     "30",
                     4,
-                    (
-                        *X264_B,
-                        "-g",
-                        "32",
-                        "-bf",
-                        "3",
-                        "-force_key_frames",
-                        "1.3,3.0",
-                        "-forced-idr",
-                        "1",
-                        "-x264-params",
-                        "open-gop=1:scenecut=0:b-adapt=0",
-                    ),
+                    _open_gop_32("", "-force_key_frames", "1.3,3.0", "-forced-idr", "1"),
                 ),
             ),
         ),
