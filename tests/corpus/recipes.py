@@ -373,6 +373,21 @@ RECIPES: tuple[Recipe, ...] = (
         ),
     ),
     Recipe(
+        "ff-open-gop-cavlc-slices",
+        "ffmpeg libx264 open-gop=1, CAVLC, 3 slices a picture",
+        "the rewritten keyframe's slice data shifted bit by bit (CAVLC), in every slice",
+        (
+            (
+                _ffmpeg(
+                    "320x240",
+                    "30",
+                    4,
+                    _open_gop_32(":slices=3", "-coder", "0"),
+                ),
+            ),
+        ),
+    ),
+    Recipe(
         "ff-x264-defaults",
         "ffmpeg libx264 at its defaults (preset medium, keyint 250)",
         "3 B-frames with pyramid; one keyframe in the file, so every cut re-encodes",
