@@ -12,7 +12,8 @@ from pool.cutting.open_gop import parameter_sets
 from pool.cutting.smart_plan import SmartCutUnsupported
 from pool.cutting.source_samples import CutSource, h264_track
 from pool.mp4.boxes import Mp4Error
-from pool.mp4.index import Movie, read_movie, sync_from
+from pool.mp4.index import Movie, read_movie
+from pool.mp4.samples import sync_from
 from pool.request import Precision
 from pool.sources.reader import SourceReader, open_reader
 

@@ -50,7 +50,8 @@ from pool.cutting.splice import SOURCE_INPUT, encoded_frames, exactly_timed, ret
 from pool.mp4 import avc
 from pool.mp4.boxes import Box, Mp4Error, file_reader, parse_boxes
 from pool.mp4.h264_params import SpsFormat
-from pool.mp4.index import Sample, Track, read_movie
+from pool.mp4.index import Track, read_movie
+from pool.mp4.samples import Sample
 from pool.mp4.timing import Timing
 from pool.mp4.writer import OutTrack, SampleRef, write_mp4
 from pool.request import ClipRequest

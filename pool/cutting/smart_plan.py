@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from itertools import takewhile
 
-from pool.mp4.index import Sample, pts_column, sync_before, sync_column, sync_from
+from pool.mp4.samples import Sample, pts_column, sync_before, sync_column, sync_from
 
 
 class SmartCutUnsupported(Exception):

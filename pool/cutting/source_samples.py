@@ -27,8 +27,9 @@ from pool.cutting.smart_plan import Reencode, SmartCutUnsupported, shown_frames
 from pool.cutting.splice import SOURCE_INPUT, ref, retimed
 from pool.mp4 import avc
 from pool.mp4.boxes import Mp4Error, parse_boxes
-from pool.mp4.index import Movie, Sample, Track, read_movie, sync_before
+from pool.mp4.index import Movie, Track, read_movie
 from pool.mp4.index_file import dump_movie, load_movie
+from pool.mp4.samples import Sample, sync_before
 from pool.mp4.writer import OutTrack, SampleRef, write_mp4
 from pool.request import ClipRequest
 from pool.sources.reader import SourceReader

@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pool.cutting.smart_plan import SmartCutUnsupported
-from pool.mp4.index import Sample, Track
+from pool.mp4.index import Track
+from pool.mp4.samples import Sample
 from pool.mp4.timing import Timing, exact_end
 from pool.mp4.writer import OutSample, SampleRef
 

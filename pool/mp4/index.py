@@ -33,16 +33,7 @@ from pool.mp4.sample_tables import (
     u32s,
     without_sample_tables,
 )
-
-# Imported ``as`` themselves: Sample and the column helpers moved to
-# pool/mp4/samples.py, and pool/cutting/ (edited elsewhere while they moved)
-# still imports them from here.
-from pool.mp4.samples import Sample as Sample
 from pool.mp4.samples import Samples
-from pool.mp4.samples import pts_column as pts_column
-from pool.mp4.samples import sync_before as sync_before
-from pool.mp4.samples import sync_column as sync_column
-from pool.mp4.samples import sync_from as sync_from
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,8 @@ import pytest
 
 from pool.cutting.smart_plan import CutPlan, Reencode, plan_cut
 from pool.cutting.source_samples import CutSource, h264_track
-from pool.mp4.index import Sample, read_movie
+from pool.mp4.index import read_movie
+from pool.mp4.samples import Sample
 from pool.sources.reader import LocalReader
 from tests.mediacheck import frame_hashes
 
