@@ -17,7 +17,9 @@ Precision = Literal["editlist", "smart"]
 
 # Bump when the ffmpeg recipe (pool/argv.py) changes the bytes it produces, so
 # files cut by the old recipe stop matching and age out of the cache.
-RECIPE_VERSION = 4  # 2: exact end via the edit list; 3: smart cut added; 4: source timeline
+# 2: exact end via the edit list; 3: smart cut added; 4: source timeline;
+# 5: x264 settings for short segments, open-GOP keyframes rewritten into IDRs.
+RECIPE_VERSION = 5
 
 _MICROSECOND = Decimal("0.000001")
 
