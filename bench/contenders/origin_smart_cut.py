@@ -1,6 +1,6 @@
 """The origin cold, smart cut (the default): x264 for the frames before the first keyframe.
 
-Also its steps, in the order ``ClipPool._smart_cut`` runs them, timed one by
+Also its steps, in the order ``Cutter._smart_cut`` runs them, timed one by
 one in this process (:func:`smart_steps`).
 """
 
@@ -20,7 +20,7 @@ from pool.cache import replace_into_place
 from pool.cutting.smart_cut import SmartCutReport, prepare
 from pool.request import ClipRequest
 
-# The steps of a cold smart-cut request (pool.clip_pool.ClipPool._smart_cut),
+# The steps of a cold smart-cut request (pool.cuts.Cutter._smart_cut),
 # then the same commit as the edit-list cut's.
 PREPARE = "`smart_cut.prepare` (index, plan, read the span, decoder inputs)"
 ENCODE = "ffmpeg, `encode_argv` (decode + x264 of the re-encoded frames)"
@@ -44,7 +44,7 @@ def smart_steps(
 ) -> tuple[dict[str, float], SmartCutReport]:
     """Time, in this process, what a cold smart-cut request runs between lookup and response.
 
-    The origin's own functions in the order ``ClipPool._smart_cut`` calls
+    The origin's own functions in the order ``Cutter._smart_cut`` calls
     them, with its work files in ``work`` (emptied first; the same filesystem
     as the servers' caches).
     """

@@ -94,7 +94,7 @@ def sections(results: Results) -> list[str]:
         "",
         "### Where the smart cut's time goes",
         "",
-        "The steps of `ClipPool._smart_cut` and the commit, timed one by one in the benchmark's "
+        "The steps of `Cutter._smart_cut` and the commit, timed one by one in the benchmark's "
         f"own process (`{dotted(prepare)}`, the ffmpeg run of `encode_argv`, `assemble`, "
         "`replace_into_place`; work files on the caches' filesystem). HTTP and sending are the "
         "edit-list warm row's, as in the section above.",
