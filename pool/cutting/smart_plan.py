@@ -10,8 +10,11 @@ and the first copied one are the *head*, re-encoded. Copying must stop
 where the copied frames are a prefix in decode order, or the last B-frames
 would need a reference frame from past the end that the clip must not show;
 the frames after that point are the *tail*, re-encoded too (a few frames at
-most). With nowhere to start copying in the clip, the whole clip is one
-re-encoded segment.
+most). Copying those references anyway and ending the edit list before them
+is not enough: Firefox paints them at the end (measured: the frame an ended
+clip keeps showing was 1 or 2 past the clip's last in 44 of 100 Firefox
+corpus clips; tests/browser/test_corpus.py checks it). With nowhere to
+start copying in the clip, the whole clip is one re-encoded segment.
 """
 
 from __future__ import annotations

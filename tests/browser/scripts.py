@@ -108,8 +108,9 @@ async ({url, mid, earliest, width, height}) => {
     await event("seeked");
     await video.play();
     await event("ended");
+    const last = grab();  // an ended video keeps showing its last frame
     return {
-      duration, durationAtEnd: video.duration, shape, first, middle, firstAt, middleAt,
+      duration, durationAtEnd: video.duration, shape, first, middle, last, firstAt, middleAt,
       error: null,
     };
   } catch (error) {
