@@ -22,7 +22,7 @@ from pool.answers import CacheOutcome, FetchedFile, PoolStatus
 from pool.cache import ClipCache
 from pool.coalesce import Flight
 from pool.cuts import Cutter, FfmpegBinary, SmartCutObserver
-from pool.cutting.source_samples import INDEXES
+from pool.cutting.index_cache import INDEXES
 from pool.errors import CacheFull, PoolClosed, Preempted, RunFailed
 from pool.fleet import CutLeases, Fleet
 from pool.process import Outcome

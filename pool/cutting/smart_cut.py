@@ -35,10 +35,10 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
+from pool.cutting.index_cache import INDEXES
 from pool.cutting.open_gop import copied_samples, open_gop_rewritable
 from pool.cutting.smart_plan import CutPlan, SmartCutUnsupported, plan_cut
 from pool.cutting.source_samples import (
-    INDEXES,
     VISUAL_ENTRY_HEADER,
     CutSource,
     Segment,

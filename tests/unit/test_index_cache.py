@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from pool.cutting.index_cache import IndexCache
 from pool.cutting.smart_plan import SmartCutUnsupported
-from pool.cutting.source_samples import IndexCache
 from pool.mp4.boxes import Mp4Error, file_reader
 from pool.mp4.index import Movie, read_movie
 from pool.mp4.index_file import INDEX_MAGIC, dump_movie, load_movie
