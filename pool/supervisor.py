@@ -88,11 +88,16 @@ class Supervisor:
             raise RunFailed(None, f"cannot start ffmpeg: {exc.strerror}") from exc
         self.live[process.pid] = process
         self.runs_started += 1
-        if claim is not None and background:
+        # Read again: a request that joined during the spawn promoted the claim
+        # then, with no process to tell. Paused as a background run, it would
+        # never resume: that request holds a slot, and waits for this run.
+        if claim is not None and claim.background:
             self._background.add(process)
             if self._serving_requests:
                 process.pause()
             claim.on_promote = functools.partial(self._promote, process)
+        elif background:
+            process.renice(self.ffmpeg_nice)
         try:
             yield process
         finally:

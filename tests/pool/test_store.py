@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from pool.errors import Preempted
+from pool.process import FfmpegProcess
 from pool.store import ClipStore, StoreError, open_store
 from pool.store.directory import DirectoryStore
 from tests.conftest import S3Server
@@ -198,4 +199,29 @@ async def test_warm_runs_pause_while_a_request_holds_a_slot(
     assert pool.slots.preemptions == 0  # a free slot: paused, not killed
     assert (await request).cache == "miss"
     await eventually(lambda: state(warm_pid) != "T")
+    assert await warming is True
+
+
+async def test_a_request_joining_a_warm_run_as_it_spawns_gets_it_running(
+    make_pool: MakePool, sample_no_bframes: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found by bench.warming: promoted between the spawn and the supervisor's
+    # bookkeeping, the run was paused as a background run, and the request
+    # that held a slot waited for it until the run timeout.
+    pool = await make_pool(store=DirectoryStore(tmp_path / "store"))
+    wanted = clip(sample_no_bframes, "2", "6")
+    real_spawn = FfmpegProcess.spawn.__func__  # type: ignore[attr-defined]
+    joined: list[asyncio.Task[object]] = []
+
+    async def spawn_then_join(cls: type[FfmpegProcess], /, *args: object, **kw: object) -> object:
+        process = await real_spawn(cls, *args, **kw)
+        joined.append(asyncio.create_task(pool.fetch_file(wanted)))
+        await eventually(lambda: pool.slots.active_background == 0)  # promoted
+        return process
+
+    monkeypatch.setattr(FfmpegProcess, "spawn", classmethod(spawn_then_join))
+    warming = asyncio.create_task(pool.warm(wanted))
+    await eventually(lambda: bool(joined))
+    fetched = await asyncio.wait_for(joined[0], 20)  # the run timeout is 30 s
+    assert fetched.cache == "coalesced"  # type: ignore[attr-defined]
     assert await warming is True
