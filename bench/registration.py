@@ -49,13 +49,14 @@ from bench.report.registration import (
     Row,
     render,
 )
-from bench.runner.local_index import local_movie
 from bench.runner.long_source import ensure_long_source
 from bench.runner.origin import private_cluster, workspace
 from bench.runner.processes import free_port
 from bench.runner.source import ensure_source
 from origin.registration import examine
 from pool.ffmpeg_binary import find_ffmpeg
+from pool.mp4.boxes import file_reader
+from pool.mp4.index import read_movie
 from pool.sources.locations import SourceResolver
 from pool.sources.probe import ProbeResult, probe
 
@@ -171,7 +172,7 @@ def s3_keys(resolver: SourceResolver, source: Path, count: int) -> list[str]:
 
 def sample_counts(source: Path) -> dict[str, int]:
     """Samples per track handler (``vide``, ``soun``) in ``source``'s index."""
-    return {t.handler.decode(): len(t.samples) for t in local_movie(source).tracks}
+    return {t.handler.decode(): len(t.samples) for t in read_movie(*file_reader(source)).tracks}
 
 
 def measure(runs: int) -> Results:

@@ -8,7 +8,6 @@
   benchmark's own process (SIGTERM, Ctrl-C).
 - :mod:`~bench.runner.source`: the generated 1080p source and the clips cut from it.
 - :mod:`~bench.runner.long_source`: the generated two-hour source (registration).
-- :mod:`~bench.runner.local_index`: a local MP4's sample index, read once.
 - :mod:`~bench.runner.output_check`: a cut clip's frame count and first-frame PSNR.
 - :mod:`~bench.runner.smartcut_env`: the ``smartcut`` CLI in a venv of its own.
 - :mod:`~bench.runner.origin`: a scratch ORIGIN_HOME, its private cluster, origin servers.

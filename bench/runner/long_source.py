@@ -11,12 +11,9 @@ audio's, written by ffmpeg with the bench source's recipe
 
 from __future__ import annotations
 
-import sys
-import time
 from pathlib import Path
 
-from bench.runner.source import REPO
-from pool.sources.sample import make_sample
+from bench.runner.source import REPO, ensure_generated
 
 LONG_SECONDS = 7200
 LONG_SIZE = "160x90"
@@ -26,12 +23,4 @@ LONG_SOURCE = REPO / ".origin" / "bench" / f"source-{LONG_SIZE}-{LONG_FPS}fps-{L
 
 def ensure_long_source(ffmpeg: str) -> Path:
     """Generate the two-hour source once (about 2 min on 2 CPUs); later runs reuse it."""
-    if not LONG_SOURCE.exists():
-        print(f"generating {LONG_SOURCE} ({LONG_SECONDS} s of {LONG_SIZE}) …", file=sys.stderr)
-        started = time.monotonic()
-        make_sample(
-            ffmpeg, LONG_SOURCE, duration_s=LONG_SECONDS, size=LONG_SIZE, fps=LONG_FPS,
-            keyframe_every_s=2.0, bframes=True,
-        )  # fmt: skip
-        print(f"  took {time.monotonic() - started:.0f} s", file=sys.stderr)
-    return LONG_SOURCE
+    return ensure_generated(ffmpeg, LONG_SOURCE, LONG_SECONDS, LONG_SIZE, LONG_FPS, 2.0)

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
-from bench.runner.local_index import local_movie
+from pool.mp4.boxes import file_reader
+from pool.mp4.index import read_movie
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,7 @@ def source_frames(source: Path, start: Fraction, end: Fraction) -> SourceFrames:
     What the smart cut itself expects: every frame whose exact presentation
     time (edit list applied) is in the range, no more.
     """
-    video = local_movie(source).first(b"vide")
+    video = read_movie(*file_reader(source)).first(b"vide")
     if video is None:
         raise ValueError(f"{source}: no video track")
     times = sorted(Fraction(p, video.timescale) for p in video.samples.pts if p >= 0)

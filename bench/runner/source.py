@@ -51,23 +51,30 @@ SPANS = (
 
 def ensure_source(ffmpeg: str) -> Path:
     """Generate the source once; later runs reuse the cached file."""
-    return _ensure(ffmpeg, SOURCE, SOURCE_SECONDS, SOURCE_FPS, KEYFRAME_EVERY_S)
+    return ensure_generated(
+        ffmpeg, SOURCE, SOURCE_SECONDS, SOURCE_SIZE, SOURCE_FPS, KEYFRAME_EVERY_S
+    )
 
 
 def ensure_long_gop_source(ffmpeg: str) -> Path:
     """Generate the 1080p60 / 4 s GOP source once; later runs reuse the cached file."""
-    return _ensure(ffmpeg, LONG_GOP_SOURCE, LONG_GOP_SECONDS, LONG_GOP_FPS, LONG_GOP_EVERY_S)
+    return ensure_generated(
+        ffmpeg, LONG_GOP_SOURCE, LONG_GOP_SECONDS, SOURCE_SIZE, LONG_GOP_FPS, LONG_GOP_EVERY_S
+    )
 
 
-def _ensure(ffmpeg: str, path: Path, seconds: int, fps: int, keyframe_every_s: float) -> Path:
+def ensure_generated(
+    ffmpeg: str, path: Path, seconds: int, size: str, fps: int, keyframe_every_s: float
+) -> Path:
+    """Generate a bench source (``make_sample``, B-frames on) at ``path`` once; reuse it after."""
     if not path.exists():
-        print(f"generating {path} ({seconds} s of {SOURCE_SIZE}) …", file=sys.stderr)
+        print(f"generating {path} ({seconds} s of {size}) …", file=sys.stderr)
         started = time.monotonic()
         make_sample(
             ffmpeg,
             path,
             duration_s=seconds,
-            size=SOURCE_SIZE,
+            size=size,
             fps=fps,
             keyframe_every_s=keyframe_every_s,
             bframes=True,
