@@ -83,13 +83,15 @@ def clip_starts(count: int) -> list[Decimal]:
 
 # -- the encode run, taken apart ---------------------------------------------
 # SmartCut.encode_argv is: global options, then per segment an input
-# ("-noautorotate -f mp4 -i FILE"), then per segment an output chain
+# ("-threads 1 -noautorotate -f mp4 -i FILE"), then per segment an output chain
 # ("-map N:v:0 -vf … -frames:v K <encoder options> … FILE").
 
 
 def _split(argv: Sequence[str]) -> tuple[list[str], list[list[str]], list[list[str]]]:
     """``encode_argv`` as (global options, inputs, output chains), in segment order."""
-    inputs_at = [i for i, a in enumerate(argv) if a == "-noautorotate"]
+    inputs_at = [i - 2 for i, a in enumerate(argv) if a == "-noautorotate"]
+    if any(argv[i : i + 2] != ["-threads", "1"] for i in inputs_at):
+        raise ValueError(f"not an encode_argv: {argv}")
     chains_at = [i for i, a in enumerate(argv) if a == "-map"]
     if not inputs_at or len(inputs_at) != len(chains_at):
         raise ValueError(f"not an encode_argv: {argv}")

@@ -6,7 +6,8 @@ Steps, for one clip of an H.264 MP4 source (see :mod:`pool.cutting.smart_plan`):
    which frames to copy and which to re-encode, fetches the byte span the clip
    needs, and writes each segment to re-encode as a small MP4 holding just the
    source samples its decoder needs (so ffmpeg never reads the source itself).
-2. :attr:`SmartCut.encode_argv` is one ffmpeg run that decodes those inputs,
+2. :attr:`SmartCut.encode_argv` is one ffmpeg run that decodes those inputs
+   (:mod:`pool.cutting.decoder_input` says which samples they hold),
    keeps exactly the segment's frames (selected by source timestamp) and
    encodes them with x264: same profile and level as the source, no B-frames,
    a fixed thread count and bit-exact flags so every run and replica writes
@@ -35,20 +36,20 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
+from pool.cutting.decoder_input import Segment, write_decoder_input
 from pool.cutting.index_cache import INDEXES
 from pool.cutting.open_gop import copied_samples, open_gop_rewritable
 from pool.cutting.smart_plan import CutPlan, SmartCutUnsupported, plan_cut
 from pool.cutting.source_samples import (
-    VISUAL_ENTRY_HEADER,
     CutSource,
-    Segment,
     avc_config,
     byte_span,
     h264_track,
+    with_avc_config,
 )
 from pool.cutting.splice import SOURCE_INPUT, encoded_frames, exactly_timed, retimed, splice_timing
 from pool.mp4 import avc
-from pool.mp4.boxes import Box, Mp4Error, file_reader, parse_boxes
+from pool.mp4.boxes import Mp4Error, file_reader
 from pool.mp4.h264_params import SpsFormat
 from pool.mp4.index import Track, read_movie
 from pool.mp4.samples import Sample
@@ -130,7 +131,7 @@ def prepare(
                 continue
             if not free_ids:
                 raise SmartCutUnsupported("parameter_sets", "no free parameter-set id")
-            segments.append(source.decoder_input(part, free_ids.pop(0), work_file))
+            segments.append(write_decoder_input(source, part, free_ids.pop(0), work_file))
     except BaseException:
         reader.close()
         raise
@@ -166,7 +167,12 @@ class SmartCut:
         for segment in self._segments:
             # -noautorotate: re-encoded pictures keep the coded orientation; the
             # clip carries the source's display matrix, which turns them all.
-            argv += ["-noautorotate", "-f", "mp4", "-i", f"file:{segment.decoder_input}"]
+            # One decoding thread: x264's two keep the other core busy, and
+            # frame-threaded decoding beside them cost more CPU time than it
+            # saved (1080p60 with 4 s GOPs: 3-6% less wall time per cold cut;
+            # 1080p30 with 2 s GOPs: the same; bench/long_gop.py's clips).
+            argv += ["-threads", "1", "-noautorotate", "-f", "mp4"]
+            argv += ["-i", f"file:{segment.decoder_input}"]
         for n, segment in enumerate(self._segments):
             frames = len(segment.part.frames)
             argv += [
@@ -236,7 +242,7 @@ class SmartCut:
                 # The first frame shows at its source time minus the clip's start.
                 delay=delay,
                 presentation=end - start,
-                sample_entry=_with_avc_config(video.sample_entry, config),
+                sample_entry=with_avc_config(video.sample_entry, config),
             )
         ]
         audio = self._audio_track()
@@ -316,15 +322,6 @@ class SmartCut:
 
 
 # -- helpers -----------------------------------------------------------------
-
-
-def _with_avc_config(entry: Box, config: avc.AvcConfig) -> Box:
-    head = entry.payload[:VISUAL_ENTRY_HEADER]
-    children = [
-        Box(b"avcC", config.serialize()) if c.type == b"avcC" else c
-        for c in parse_boxes(entry.payload[VISUAL_ENTRY_HEADER:])
-    ]
-    return Box(entry.type, head + b"".join(c.serialize() for c in children))
 
 
 def _reencoded_seconds(video: Track, plan: CutPlan) -> float:

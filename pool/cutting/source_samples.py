@@ -1,9 +1,9 @@
 """The source being smart-cut: its index, its H.264 configuration, and the samples a cut needs.
 
 Reads through a :class:`~pool.sources.reader.SourceReader`: which samples are
-IDR or reference pictures, which parameter sets a copied sample repeats, and
-the small MP4 each re-encoded segment's decoder reads instead of the source.
-The indexes it is built from are kept by :mod:`pool.cutting.index_cache`.
+IDR or reference pictures, and which parameter sets a copied sample repeats.
+The indexes it is built from are kept by :mod:`pool.cutting.index_cache`;
+what a re-encoded segment's decoder reads, by :mod:`pool.cutting.decoder_input`.
 """
 
 from __future__ import annotations
@@ -11,18 +11,17 @@ from __future__ import annotations
 import logging
 import math
 from bisect import bisect_right
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from pathlib import Path
 
-from pool.cutting.smart_plan import Reencode, SmartCutUnsupported, shown_frames
-from pool.cutting.splice import SOURCE_INPUT, ref, retimed
+from pool.cutting.smart_plan import SmartCutUnsupported, shown_frames
+from pool.cutting.splice import SOURCE_INPUT
 from pool.mp4 import avc
-from pool.mp4.boxes import parse_boxes
+from pool.mp4.boxes import Box, parse_boxes
 from pool.mp4.index import Movie, Track
 from pool.mp4.samples import Sample, sync_before
-from pool.mp4.writer import OutTrack, SampleRef, write_mp4
+from pool.mp4.writer import SampleRef
 from pool.request import ClipRequest
 from pool.sources.reader import SourceReader
 
@@ -31,18 +30,6 @@ log = logging.getLogger(__name__)
 #: NAL units before a sample's first slice read one header at a time (SEI, AUD, SPS, PPS).
 _HEADER_READS = 8
 VISUAL_ENTRY_HEADER = 78  # bytes of a VisualSampleEntry before its child boxes
-
-
-@dataclass
-class Segment:
-    """One run of frames to re-encode: the decoder's input, the encoder's output."""
-
-    part: Reencode
-    decoder_input: Path
-    encoded: Path
-    sps_id: int
-    first_pts: int  # in the decoder input's ticks
-    end_pts: int
 
 
 @dataclass
@@ -140,46 +127,6 @@ class CutSource:
             last += 1
         return range(first, last + 1)
 
-    def decoded_samples(self, part: Reencode) -> list[int]:
-        """The samples ``part``'s decoder reads, in decode order.
-
-        Those from ``decode_from`` to ``decode_to`` less the pictures shown
-        before the segment that no other picture refers to (most B-frames):
-        decoding them would be wasted work. Reference B-frames (x264's
-        b-pyramid) stay, as P-frames do.
-        """
-        samples = self.video.samples
-        first_shown = samples[part.frames[0]].pts
-        return [
-            i
-            for i in range(part.decode_from, part.decode_to)
-            if samples[i].pts >= first_shown or self.is_reference(samples[i])
-        ]
-
-    def decoder_input(self, part: Reencode, sps_id: int, work_file: Callable[[], Path]) -> Segment:
-        """Write the source samples ``part`` decodes from (:meth:`decoded_samples`) as a
-        standalone MP4."""
-        samples = [self.video.samples[i] for i in self.decoded_samples(part)]
-        timed = retimed(samples, [s.pts for s in samples])
-        shift = samples[0].pts - (timed[0].dts + timed[0].composition_offset)
-        path = work_file()
-        reader = self.reader
-        with path.open("wb") as out:
-            write_mp4(
-                out,
-                [OutTrack(self.video, [ref(t, s) for t, s in zip(timed, samples, strict=True)])],
-                lambda ref: reader.read_at(ref.offset, ref.size),
-            )
-        video = self.video.samples
-        return Segment(
-            part=part,
-            decoder_input=path,
-            encoded=work_file(),
-            sps_id=sps_id,
-            first_pts=video[part.frames[0]].pts - shift,
-            end_pts=video[part.frames[-1]].pts - shift + 1,
-        )
-
 
 _CHROMA = {0: "4:0:0", 1: "4:2:0", 2: "4:2:2", 3: "4:4:4"}
 
@@ -201,6 +148,16 @@ def h264_track(movie: Movie) -> tuple[Track, avc.AvcConfig]:
     if config.length_size != 4:
         raise SmartCutUnsupported("h264_profile", "NAL length size is not 4")
     return video, config
+
+
+def with_avc_config(entry: Box, config: avc.AvcConfig) -> Box:
+    """A copy of the video sample entry ``entry`` that carries ``config`` as its ``avcC``."""
+    head = entry.payload[:VISUAL_ENTRY_HEADER]
+    children = [
+        Box(b"avcC", config.serialize()) if c.type == b"avcC" else c
+        for c in parse_boxes(entry.payload[VISUAL_ENTRY_HEADER:])
+    ]
+    return Box(entry.type, head + b"".join(c.serialize() for c in children))
 
 
 def avc_config(track: Track) -> avc.AvcConfig:

@@ -39,6 +39,7 @@ class Sps:
     log2_max_frame_num: int
     poc_type: int
     log2_max_poc_lsb: int  # 0 unless poc_type is 0
+    max_num_ref_frames: int
     gaps_allowed: bool
     gaps_flag_at: int  # RBSP bit position of gaps_in_frame_num_value_allowed_flag
     frame_mbs_only: bool
@@ -104,7 +105,7 @@ def parse_sps(nal: bytes) -> Sps:
         bits.se()  # offset_for_top_to_bottom_field
         for _ in range(bits.ue()):
             bits.se()
-    bits.ue()  # max_num_ref_frames
+    max_num_ref_frames = bits.ue()
     gaps_at = bits.pos
     gaps = bool(bits.bit())
     bits.ue()  # width
@@ -123,6 +124,7 @@ def parse_sps(nal: bytes) -> Sps:
         log2_max_frame_num=log2_max_frame_num,
         poc_type=poc_type,
         log2_max_poc_lsb=log2_max_poc_lsb,
+        max_num_ref_frames=max_num_ref_frames,
         gaps_allowed=gaps,
         gaps_flag_at=gaps_at,
         frame_mbs_only=frame_mbs_only,

@@ -26,6 +26,7 @@ from pool.mp4.slices import (
     ParsedSlice,
     SliceHeader,
     SliceUnsupported,
+    modified_lists,
 )
 
 
@@ -79,6 +80,19 @@ def renumbered(
     return _rewritten(parsed, fields, frame_num=frame_num, poc_lsb=poc_lsb)
 
 
+def with_references(parsed: ParsedSlice, header: SliceHeader) -> Rewrite:
+    """A non-IDR slice with ``header``'s frame_num, reference list modifications and
+    memory management operations (its other fields as they were).
+
+    The decoder input of a re-encoded segment leaves out reference pictures
+    nothing needs, and renumbers what follows them (:mod:`pool.mp4.references`).
+    """
+    if parsed.header.nal_type != NAL_NON_IDR:
+        raise SliceUnsupported("only non-IDR slices are renumbered")
+    _short_term_only(header)
+    return _rewritten(parsed, header, frame_num=header.frame_num, poc_lsb=header.poc_lsb)
+
+
 def _short_term_only(header: SliceHeader) -> None:
     """Refuse memory management other than unmarking short-term pictures (operation 1).
 
@@ -111,6 +125,9 @@ def _rewritten(
         out.copy(old, header.poc_lsb_at)
         out.bits(header.poc_lsb_width, poc_lsb)
         old.pos += header.poc_lsb_width
+    out.copy(old, header.modification_span[0])
+    _write_modifications(out, header)
+    old.pos = header.modification_span[1]
     out.copy(old, header.marking_span[0])
     if header.is_reference:
         _write_marking(out, header, idr=idr_pic_id is not None)
@@ -133,6 +150,23 @@ def _rewritten(
         out.aligned(0)
         kept_from = len(nal)
     return Rewrite(bytes([header.nal_header]) + escape(out.to_bytes()), kept_from)
+
+
+def _write_modifications(out: BitWriter, header: SliceHeader) -> None:
+    for present, flag, ops in zip(
+        modified_lists(header.slice_type),
+        header.modification_flags,
+        header.modifications,
+        strict=True,
+    ):
+        if not present:
+            continue
+        out.bits(1, int(flag or bool(ops)))
+        for idc, value in ops:
+            out.ue(idc)
+            out.ue(value)
+        if flag or ops:
+            out.ue(3)
 
 
 def _write_marking(out: BitWriter, header: SliceHeader, *, idr: bool) -> None:

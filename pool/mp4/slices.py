@@ -19,6 +19,7 @@ NAL_IDR = 5
 SLICE_NALS = (NAL_NON_IDR, NAL_IDR)
 _P, _B, _I, _SP, _SI = range(5)
 I_SLICES = (_I, _SI)
+B_SLICE = _B
 #: memory_management_control_operation values and how many ue(v) arguments each has.
 _MMCO_ARGS = {1: 1, 2: 1, 3: 2, 4: 1, 5: 0, 6: 1}
 #: Escaped bytes of a slice read at first: its header fits in these almost always.
@@ -54,6 +55,12 @@ class SliceHeader:
     poc_lsb: int | None  # None unless pic_order_cnt_type is 0
     poc_lsb_at: int
     poc_lsb_width: int
+    poc_bottom_delta: int  # delta_pic_order_cnt_bottom (0 when absent)
+    ref_idx_active: tuple[int, int]  # num_ref_idx_l0/l1_active_minus1 + 1 (0: no such list)
+    #: ref_pic_list_modification() of list 0 and list 1: (modification_of_pic_nums_idc, value).
+    modifications: tuple[tuple[tuple[int, int], ...], tuple[tuple[int, int], ...]]
+    modification_flags: tuple[bool, bool]  # ref_pic_list_modification_flag_l0/l1
+    modification_span: tuple[int, int]  # ref_pic_list_modification()
     marking_span: tuple[int, int]  # dec_ref_pic_marking(); empty when nal_ref_idc is 0
     mmcos: tuple[Mmco, ...] | None  # None: sliding window (or an IDR's marking)
     long_term_reference: bool  # an IDR's long_term_reference_flag
@@ -151,11 +158,11 @@ def _parse(nal_header: int, rbsp: bytes, params: ParamSets) -> SliceHeader:
     idr_at = bits.pos
     idr_pic_id = bits.ue() if nal_type == NAL_IDR else None
     idr_span = (idr_at, bits.pos)
-    poc_lsb_at, poc_lsb = bits.pos, None
+    poc_lsb_at, poc_lsb, bottom_delta = bits.pos, None, 0
     if sps.poc_type == 0:
         poc_lsb = bits.bits(sps.log2_max_poc_lsb)
         if pps.bottom_field_pic_order_in_frame_present:
-            bits.se()  # delta_pic_order_cnt_bottom
+            bottom_delta = bits.se()
     if pps.redundant_pic_cnt_present:
         bits.ue()
     if slice_type == _B:
@@ -165,7 +172,13 @@ def _parse(nal_header: int, rbsp: bytes, params: ParamSets) -> SliceHeader:
         refs[0] = bits.ue() + 1
         if slice_type == _B:
             refs[1] = bits.ue() + 1
-    _skip_list_modification(bits, slice_type)
+    modification_at = bits.pos
+    flags, modifications = _read_list_modifications(bits, slice_type)
+    modification_span = (modification_at, bits.pos)
+    if slice_type in I_SLICES:
+        refs = [0, 0]
+    elif slice_type != _B:
+        refs[1] = 0
     if (pps.weighted_pred and slice_type in (_P, _SP)) or (
         pps.weighted_bipred_idc == 1 and slice_type == _B
     ):
@@ -201,6 +214,11 @@ def _parse(nal_header: int, rbsp: bytes, params: ParamSets) -> SliceHeader:
         poc_lsb=poc_lsb,
         poc_lsb_at=poc_lsb_at,
         poc_lsb_width=sps.log2_max_poc_lsb if poc_lsb is not None else 0,
+        poc_bottom_delta=bottom_delta,
+        ref_idx_active=(refs[0], refs[1]),
+        modifications=modifications,
+        modification_flags=flags,
+        modification_span=modification_span,
         marking_span=marking_span,
         mmcos=mmcos,
         long_term_reference=long_term,
@@ -209,13 +227,27 @@ def _parse(nal_header: int, rbsp: bytes, params: ParamSets) -> SliceHeader:
     )
 
 
-def _skip_list_modification(bits: BitReader, slice_type: int) -> None:
-    for present in (slice_type not in (_I, _SI), slice_type == _B):
-        if present and bits.bit():  # ref_pic_list_modification_flag_lX
+def modified_lists(slice_type: int) -> tuple[bool, bool]:
+    """Whether a slice of this type has ref_pic_list_modification() of list 0, of list 1."""
+    return slice_type not in I_SLICES, slice_type == _B
+
+
+def _read_list_modifications(
+    bits: BitReader, slice_type: int
+) -> tuple[tuple[bool, bool], tuple[tuple[tuple[int, int], ...], tuple[tuple[int, int], ...]]]:
+    flags: list[bool] = []
+    lists: list[tuple[tuple[int, int], ...]] = []
+    for present in modified_lists(slice_type):
+        ops = []
+        flag = present and bool(bits.bit())  # ref_pic_list_modification_flag_lX
+        if flag:
             while (idc := bits.ue()) != 3:
                 if idc > 5:
                     raise SliceUnsupported(f"modification_of_pic_nums_idc {idc}")
-                bits.ue()  # abs_diff_pic_num_minus1 or long_term_pic_num
+                ops.append((idc, bits.ue()))  # abs_diff_pic_num_minus1 or long_term_pic_num
+        flags.append(flag)
+        lists.append(tuple(ops))
+    return (flags[0], flags[1]), (lists[0], lists[1])
 
 
 def _skip_weight_table(bits: BitReader, slice_type: int, refs: list[int], chroma: int) -> None:

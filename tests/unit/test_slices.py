@@ -18,8 +18,8 @@ from pool.mp4.boxes import file_reader
 from pool.mp4.h264_params import parse_sps, with_frame_num_gaps
 from pool.mp4.index import read_movie
 from pool.mp4.rbsp import BitReader, BitWriter, escape, stop_bit, unescape
-from pool.mp4.slice_rewrite import renumbered, to_idr
-from pool.mp4.slices import NAL_IDR, ParamSets, parse_header, parse_slice
+from pool.mp4.slice_rewrite import renumbered, to_idr, with_references
+from pool.mp4.slices import NAL_IDR, Mmco, ParamSets, SliceHeader, parse_header, parse_slice
 
 
 def test_exp_golomb_codes_read_back_as_written() -> None:
@@ -149,6 +149,35 @@ def test_renumbering_drops_unmarking_of_pictures_before_the_idr(
         rewritten = renumbered(parse_slice(nal, params), header.frame_num, 0, 0).apply(nal)
         assert parse_header(rewritten, params).mmcos == ()
         assert parse_header(rewritten, params).frame_num == 0
+
+
+def _references(header: SliceHeader) -> tuple[object, ...]:
+    return (header.frame_num, header.modifications, header.mmcos, header.slice_type)
+
+
+def test_new_frame_num_list_modifications_and_marking_read_back_as_written(
+    stream: tuple[ParamSets, avc.AvcConfig, list[list[bytes]]],
+) -> None:
+    params, _, samples = stream
+    non_idr = [nal for sample in samples for nal in sample if nal[0] & 0x1F == 1]
+    changed = 0
+    for nal in non_idr:
+        parsed = parse_slice(nal, params)
+        header = parsed.header
+        assert with_references(parsed, header).apply(nal) == nal
+        if header.slice_type == 2:  # I: no lists
+            continue
+        modified = (((0, 2), (1, 0)), header.modifications[1])
+        mmcos = (Mmco(1, (4,)),) if header.is_reference else None
+        new = replace(header, frame_num=(header.frame_num + 5) % 16, modifications=modified,
+                      mmcos=mmcos)  # fmt: skip
+        back = parse_header(with_references(parsed, new).apply(nal), params)
+        assert _references(back) == _references(new)
+        # Everything after the header is untouched: the header's tail ends the same
+        # number of bits after the marking.
+        assert back.end - back.marking_span[1] == header.end - header.marking_span[1]
+        changed += 1
+    assert changed > 40
 
 
 def test_an_open_gop_keyframe_becomes_an_idr_with_the_same_slice_data(
