@@ -177,8 +177,10 @@ def render(results: Results, elapsed_s: float) -> str:
         "the repository's filesystem, the index already in memory): **before** with the x264 "
         f"settings of commit `{BEFORE}`, **after** with today's (`pool.cutting.smart_cut."
         "ENCODER`), and with the changes between them added one at a time (the last table). "
-        "All decode the same inputs, which already leave out the pictures nothing refers to "
-        "that are shown before the re-encoded frames.",
+        "All decode the same inputs (`pool/cutting/decoder_input.py`): the samples from the "
+        "keyframe before the re-encoded frames, less the pictures shown before them that none "
+        "of them needs (unreferenced B-frames, and the reference B-frames only their own "
+        "mini-GOP uses), with one decoding thread per input.",
         "- Decode vs encode: ffmpeg decodes and encodes in separate threads, so the run is "
         "split by timing it again with every output's encoder and file replaced by the null "
         "muxer (same inputs, same frame selection, nothing encoded): *decode*; *encode* is "

@@ -32,6 +32,7 @@ from pool.cutting.splice import SOURCE_INPUT, ref, retimed
 from pool.mp4 import avc
 from pool.mp4.rbsp import BitstreamError
 from pool.mp4.references import Picture, plan_decode
+from pool.mp4.samples import Sample
 from pool.mp4.slice_rewrite import with_references
 from pool.mp4.slices import SLICE_NALS, ParamSets, SliceHeader, parse_slice
 from pool.mp4.writer import OutTrack, SampleRef, write_mp4
@@ -54,19 +55,20 @@ class Segment:
 def decoded_samples(source: CutSource, part: Reencode) -> list[tuple[int, SampleRef]]:
     """The samples ``part``'s decoder reads (see the module's doc), in decode order: each
     one's index, and its bytes as the decoder reads them."""
-    samples = source.video.samples
-    first_shown = samples[part.frames[0]].pts
-    read = [
-        i
-        for i in range(part.decode_from, part.decode_to)
-        if samples[i].pts >= first_shown or source.is_reference(samples[i])
-    ]
-    whole = [(i, SampleRef(SOURCE_INPUT, samples[i].offset, samples[i].size)) for i in read]
-    if not source.is_idr(part.decode_from) or not _reordered_reference(source, read, first_shown):
+    first_shown = source.video.samples.pts[part.frames[0]]
+    span = source.video.samples[part.decode_from : part.decode_to]
+    read: list[tuple[int, Sample, bytes]] = []
+    for index, sample in enumerate(span, start=part.decode_from):
+        data = source.reader.read_at(sample.offset, sample.size)
+        if sample.pts >= first_shown or source.is_reference(data):
+            read.append((index, sample, data))
+    whole = [(i, SampleRef(SOURCE_INPUT, s.offset, s.size)) for i, s, _ in read]
+    if not source.is_idr(part.decode_from) or not _reordered_reference(read, first_shown):
         return whole
     try:
         params = parameter_sets(source.config)
-        pictures = {i: _Slices(source, params, i) for i in read}
+        size = source.config.length_size
+        pictures = {i: _Slices(i, sample, data, params, size) for i, sample, data in read}
         plan = plan_decode([p.picture for p in pictures.values()], part.frames)
         return [(i, pictures[i].rewritten(plan.headers.get(i))) for i in plan.keys]
     except (BitstreamError, SmartCutUnsupported) as exc:
@@ -74,57 +76,45 @@ def decoded_samples(source: CutSource, part: Reencode) -> list[tuple[int, Sample
         return whole
 
 
-def _reordered_reference(source: CutSource, read: list[int], first_shown: int) -> bool:
-    """Whether a reference picture shown before the segment is shown before a picture
-    decoded ahead of it (a B-frame others refer to): the ones the simulation may leave
-    out. Without any, it is not run (a chain of P-frames needs every link)."""
-    samples = source.video.samples
+def _reordered_reference(read: list[tuple[int, Sample, bytes]], first_shown: int) -> bool:
+    """Whether a picture shown before the segment (in ``read``, a reference) is shown
+    before one decoded ahead of it: a B-frame others refer to, which the simulation may
+    leave out. Without any, it is not run (a chain of P-frames needs every link)."""
     latest = None
-    for i in read:
-        pts = samples[i].pts
-        shown_early = latest is not None and pts < min(latest, first_shown)
-        if shown_early and source.is_reference(samples[i]):
+    for _, sample, _ in read:
+        if latest is not None and sample.pts < min(latest, first_shown):
             return True
-        latest = pts if latest is None else max(latest, pts)
+        latest = sample.pts if latest is None else max(latest, sample.pts)
     return False
 
 
 class _Slices:
     """A source sample's slices, parsed, and the sample with their headers rewritten."""
 
-    def __init__(self, source: CutSource, params: ParamSets, index: int) -> None:
-        sample = source.video.samples[index]
+    def __init__(
+        self, index: int, sample: Sample, data: bytes, params: ParamSets, length_size: int
+    ) -> None:
         self._sample = sample
-        self._length_size = size = source.config.length_size
-        data = source.reader.read_at(sample.offset, sample.size)
-        units = avc.nal_units(lambda at, n: data[at : at + n], len(data), size)
+        self._length_size = length_size
+        units = avc.nal_units(lambda at, n: data[at : at + n], len(data), length_size)
         self._slices = [
-            (start, parse_slice(data[start + size : end], params))
+            (start, parse_slice(data[start + length_size : end], params))
             for start, end, header in units
             if header & 0x1F in SLICE_NALS
         ]
         if not self._slices:
             raise SmartCutUnsupported("bitstream", f"sample {index} has no slice")
-        first = self._slices[0][1].header
-        self.picture = Picture(
-            index, params[first.pps_id][1], tuple(p.header for _, p in self._slices)
-        )
+        headers = tuple(parsed.header for _, parsed in self._slices)
+        self.picture = Picture(index, params[headers[0].pps_id][1], headers)
 
     def rewritten(self, headers: tuple[SliceHeader, ...] | None) -> SampleRef:
         """The sample as the decoder reads it: with ``headers`` written, if any."""
-        sample, size = self._sample, self._length_size
-        patches = []
-        for (start, parsed), header in zip(self._slices, headers or (), strict=headers is not None):
-            rewrite = with_references(parsed, header)
-            length = len(rewrite.head) + len(parsed.nal) - rewrite.kept_from
-            patches.append(
-                (
-                    start,
-                    start + size + rewrite.kept_from,
-                    length.to_bytes(size, "big") + rewrite.head,
-                )
-            )
-        return SampleRef(SOURCE_INPUT, sample.offset, sample.size, tuple(patches))
+        sample = self._sample
+        patches = tuple(
+            with_references(parsed, header).patch(start, len(parsed.nal), self._length_size)
+            for (start, parsed), header in zip(self._slices, headers or (), strict=bool(headers))
+        )
+        return SampleRef(SOURCE_INPUT, sample.offset, sample.size, patches)
 
 
 def write_decoder_input(

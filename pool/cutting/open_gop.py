@@ -143,14 +143,7 @@ class _Renumbering:
                 continue
             nal = parse_slice(sample[start + size : end], self._params)
             rewrite = self._keyframe(nal) if first else self._renumbered(nal)
-            length = len(rewrite.head) + len(nal.nal) - rewrite.kept_from
-            patches.append(
-                (
-                    start,
-                    start + size + rewrite.kept_from,
-                    length.to_bytes(size, "big") + rewrite.head,
-                )
-            )
+            patches.append(rewrite.patch(start, len(nal.nal), size))
         return patches
 
     def _keyframe(self, nal: ParsedSlice) -> Rewrite:

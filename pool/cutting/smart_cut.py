@@ -325,9 +325,8 @@ class SmartCut:
 
 
 def _reencoded_seconds(video: Track, plan: CutPlan) -> float:
-    shown = sum(video.samples[i].duration for i in plan.frames)
-    copied = sum(video.samples[i].duration for i in plan.copy)
-    return float(video.seconds(shown - copied))
+    parts = (part for part in (plan.head, plan.tail) if part is not None)
+    return float(video.seconds(sum(video.samples.duration(i) for p in parts for i in p.frames)))
 
 
 def _sar_filter(sps: SpsFormat) -> str:

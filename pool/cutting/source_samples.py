@@ -88,9 +88,9 @@ class CutSource:
             raise SmartCutUnsupported("bitstream", str(exc)) from None
         return SampleRef(SOURCE_INPUT, sample.offset, sample.size, tuple(omit))
 
-    def is_reference(self, sample: Sample) -> bool:
-        """Whether another picture may refer to ``sample`` (so decoding cannot skip it)."""
-        data = self.reader.read_at(sample.offset, sample.size)
+    def is_reference(self, data: bytes) -> bool:
+        """Whether another picture may refer to the one in ``data`` (a video sample's bytes),
+        so decoding cannot skip it."""
         try:
             return avc.is_reference(data, self.config.length_size)
         except avc.AvcError as exc:

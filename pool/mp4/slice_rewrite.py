@@ -41,6 +41,13 @@ class Rewrite:
         """The whole rewritten NAL unit."""
         return self.head + nal[self.kept_from :]
 
+    def patch(self, start: int, nal_size: int, length_size: int) -> tuple[int, int, bytes]:
+        """A :class:`~pool.mp4.writer.SampleRef` patch writing this over the NAL unit of
+        ``nal_size`` bytes whose length prefix starts at ``start`` in its sample."""
+        length = len(self.head) + nal_size - self.kept_from
+        prefix = length.to_bytes(length_size, "big")
+        return start, start + length_size + self.kept_from, prefix + self.head
+
 
 def to_idr(parsed: ParsedSlice, idr_pic_id: int) -> Rewrite:
     """An I slice of a non-IDR picture rewritten as an IDR slice.
