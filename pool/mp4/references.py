@@ -294,7 +294,7 @@ def _renumbered(
             continue
 
         def new_pic_num(key: Key) -> int:
-            return _pic_num(frame_nums[key], frame_num, max_frame_num)  # noqa: B023 (used here)
+            return _pic_num(frame_nums[key], frame_num, max_frame_num)  # noqa: B023 - called in this iteration only
 
         decoded = full[picture.key]
         unmarked = [new_pic_num(key) for key in decoded.unmarked if key in keep]
