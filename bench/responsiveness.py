@@ -6,7 +6,7 @@ times warm hits, 304s, 302s, 404s and 429s, answers that need a database
 lookup at most and no ffmpeg, in three phases: an idle pool, then a pool whose
 two slots are kept busy with cold smart cuts of the benchmark's 1080p source,
 once with ``ORIGIN_FFMPEG_NICE=0`` (ffmpeg at the server's priority, the old
-behaviour) and once with ``10`` (the default). It replaces its own section of
+behaviour) and once with the default (``19``). It replaces its own section of
 docs/benchmarks.md (or ``PATH``), between ``<!-- responsiveness -->`` and
 ``<!-- /responsiveness -->``. Two origin servers and the private PostgreSQL
 cluster of a throwaway ORIGIN_HOME, all stopped in ``finally``; about 90 s.

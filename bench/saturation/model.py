@@ -44,10 +44,17 @@ class Probe:
 
 @dataclass(frozen=True)
 class Answer:
-    """One timed request: its ``X-Request-ID`` (to find it in the server's log) and seconds."""
+    """One timed request: its ``X-Request-ID`` (to find it in the server's log) and seconds.
+
+    The waits are how long, during the request, a thread was runnable but
+    waiting for a CPU (schedstat): the sampler's own thread, which a remote
+    client would not share with the server, and the server's event loop.
+    """
 
     request_id: str
     seconds: float
+    client_wait_s: float
+    loop_wait_s: float
 
 
 @dataclass(frozen=True)
