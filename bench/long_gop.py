@@ -60,6 +60,9 @@ SETTINGS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("+ `-subq 0`", (*PREVIOUS_ENCODER[:-2], "-subq", "0", *PREVIOUS_ENCODER[-2:])),
     ("+ `-coder cavlc`",
      (*PREVIOUS_ENCODER[:-2], "-subq", "0", "-coder", "cavlc", *PREVIOUS_ENCODER[-2:])),
+    ("+ `-aq-mode 0`, crf 18",
+     ("-c:v", "libx264", "-preset", "superfast", "-crf", "18", "-bf", "0",
+      "-subq", "0", "-coder", "cavlc", "-aq-mode", "0", "-threads", "2")),
     (AFTER_LABEL, ENCODER),
 )  # fmt: skip
 CLIP_S = 10

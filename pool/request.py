@@ -18,8 +18,9 @@ Precision = Literal["editlist", "smart"]
 # Bump when the ffmpeg recipe (pool/argv.py) changes the bytes it produces, so
 # files cut by the old recipe stop matching and age out of the cache.
 # 2: exact end via the edit list; 3: smart cut added; 4: source timeline;
-# 5: x264 settings for short segments, open-GOP keyframes rewritten into IDRs.
-RECIPE_VERSION = 5
+# 5: x264 settings for short segments, open-GOP keyframes rewritten into IDRs;
+# 6: no deblocking filter in re-encoded frames.
+RECIPE_VERSION = 6
 
 _MICROSECOND = Decimal("0.000001")
 

@@ -57,10 +57,13 @@ def decoded_samples(source: CutSource, part: Reencode) -> list[tuple[int, Sample
     one's index, and its bytes as the decoder reads them."""
     first_shown = source.video.samples.pts[part.frames[0]]
     span = source.video.samples[part.decode_from : part.decode_to]
-    read: list[tuple[int, Sample, bytes]] = []
+    # The bytes of the pictures shown before the segment are read to tell references;
+    # the others' only if the simulation runs.
+    read: list[tuple[int, Sample, bytes | None]] = []
     for index, sample in enumerate(span, start=part.decode_from):
-        data = source.reader.read_at(sample.offset, sample.size)
-        if sample.pts >= first_shown or source.is_reference(data):
+        if sample.pts >= first_shown:
+            read.append((index, sample, None))
+        elif source.is_reference(data := source.reader.read_at(sample.offset, sample.size)):
             read.append((index, sample, data))
     whole = [(i, SampleRef(SOURCE_INPUT, s.offset, s.size)) for i, s, _ in read]
     if not source.is_idr(part.decode_from) or not _reordered_reference(read, first_shown):
@@ -68,7 +71,11 @@ def decoded_samples(source: CutSource, part: Reencode) -> list[tuple[int, Sample
     try:
         params = parameter_sets(source.config)
         size = source.config.length_size
-        pictures = {i: _Slices(i, sample, data, params, size) for i, sample, data in read}
+        pictures = {
+            i: _Slices(i, sample, data or source.reader.read_at(sample.offset, sample.size),
+                       params, size)
+            for i, sample, data in read
+        }  # fmt: skip
         plan = plan_decode([p.picture for p in pictures.values()], part.frames)
         return [(i, pictures[i].rewritten(plan.headers.get(i))) for i in plan.keys]
     except (BitstreamError, SmartCutUnsupported) as exc:
@@ -76,7 +83,7 @@ def decoded_samples(source: CutSource, part: Reencode) -> list[tuple[int, Sample
         return whole
 
 
-def _reordered_reference(read: list[tuple[int, Sample, bytes]], first_shown: int) -> bool:
+def _reordered_reference(read: list[tuple[int, Sample, bytes | None]], first_shown: int) -> bool:
     """Whether a picture shown before the segment (in ``read``, a reference) is shown
     before one decoded ahead of it: a B-frame others refer to, which the simulation may
     leave out. Without any, it is not run (a chain of P-frames needs every link)."""

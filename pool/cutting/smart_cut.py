@@ -66,13 +66,18 @@ from pool.sources.reader import LocalReader, open_reader
 #: not: superfast already has no lookahead, mbtree or scene cuts and one
 #: reference. Of the rest, subpel refinement (-subq 0) and CABAC (CAVLC
 #: instead) cost 30% of x264's CPU time on 1080p60 heads, adaptive
-#: quantisation 8% of what remains (bench/long_gop.py). Each only turns a
-#: tool off, so the SPS keeps the source's profile. Without adaptive
+#: quantisation 8% of what remains, the deblocking filter about 5% of what
+#: then remains (bench/long_gop.py). Each turns off a tool that leaves the SPS
+#: at the source's profile (turning off weighted prediction too would make
+#: x264 write a Baseline SPS for a Main source). Without adaptive
 #: quantisation, crf 18 gives 53-54 dB PSNR on testsrc2 (crf 16 with it gave
-#: 51-52) and 52 dB on a noisy picture (53), in 33% more and 10% fewer bytes.
+#: 51-52) and 52 dB on a noisy picture (53), in 33% more and 10% fewer bytes;
+#: at those quantisers the deblocking filter hardly acts (54.8 dB with it,
+#: 54.9 dB without, 0.1% more bytes).
 ENCODER = (
     "-c:v", "libx264", "-preset", "superfast", "-crf", "18", "-bf", "0",
-    "-subq", "0", "-coder", "cavlc", "-aq-mode", "0", "-threads", "2",
+    "-subq", "0", "-coder", "cavlc", "-aq-mode", "0", "-x264opts", "no-deblock=1",
+    "-threads", "2",
 )  # fmt: skip
 _DETERMINISTIC = (
     "-map_metadata", "-1", "-map_chapters", "-1",
