@@ -2,8 +2,9 @@
 
 ``.venv/bin/python -m bench.clip_latency [--runs N] [--wrk-seconds S] [--output PATH]``
 (``make bench``) cuts a 10 s and a 60 s clip of a generated 1080p source every
-way the project cares about (bench/contenders/, a page each) and overwrites
-docs/benchmarks.md (or ``PATH``) with the medians. It starts three origin
+way the project cares about (bench/contenders/, a page each) and rewrites
+docs/benchmarks.md (or ``PATH``) with the medians, keeping the sections the
+other benchmarks wrote. It starts three origin
 servers (file mode with the edit list, file mode with the smart cut, pipe
 mode), the private PostgreSQL cluster of a throwaway ORIGIN_HOME, and nginx,
 all on 127.0.0.1, and stops every one of them in ``finally`` (Ctrl-C and

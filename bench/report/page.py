@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
+import re
 import subprocess
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -19,18 +20,30 @@ Measured = TypeVar("Measured")
 
 def add_output_option(parser: argparse.ArgumentParser, *, whole_page: bool = False) -> None:
     """``--output PATH``: where a benchmark writes (default docs/benchmarks.md); a
-    ``whole_page`` benchmark overwrites it, the others replace their own section."""
-    what = "the page to overwrite" if whole_page else "the page to write to"
+    ``whole_page`` benchmark rewrites it (keeping the others' sections), the others
+    replace their own section."""
+    what = "the page to rewrite" if whole_page else "the page to write to"
     parser.add_argument(
         "--output", type=Path, default=DOC, metavar="PATH",
         help=f"{what} (default docs/benchmarks.md)",
     )  # fmt: skip
 
 
+#: A section another benchmark wrote: ``<!-- name -->`` … ``<!-- /name -->``.
+_SECTION = re.compile(r"^<!-- ([a-z0-9-]+) -->\n.*?^<!-- /\1 -->$", re.MULTILINE | re.DOTALL)
+
+
 def write_page(path: Path, text: str) -> None:
-    """Overwrite ``path`` with ``text``."""
+    """Overwrite ``path`` with ``text``, keeping after it, in order, the sections other
+    benchmarks wrote there (:func:`write_section`) that ``text`` does not hold: one
+    benchmark rerun alone leaves the others' results in place."""
     path.parent.mkdir(exist_ok=True)
-    path.write_text(text)
+    kept = [
+        match.group(0)
+        for match in _SECTION.finditer(path.read_text() if path.exists() else "")
+        if f"<!-- {match.group(1)} -->" not in text
+    ]
+    path.write_text("\n\n".join([text.rstrip("\n"), *kept]) + "\n")
 
 
 def write_section(path: Path, section: str, begin: str, end: str) -> None:
