@@ -29,12 +29,11 @@ from pool.cutting.open_gop import parameter_sets
 from pool.cutting.smart_plan import Reencode, SmartCutUnsupported
 from pool.cutting.source_samples import CutSource
 from pool.cutting.splice import SOURCE_INPUT, ref, retimed
-from pool.mp4 import avc
 from pool.mp4.rbsp import BitstreamError
 from pool.mp4.references import Picture, plan_decode
 from pool.mp4.samples import Sample
 from pool.mp4.slice_rewrite import with_references
-from pool.mp4.slices import SLICE_NALS, ParamSets, SliceHeader, parse_slice
+from pool.mp4.slices import ParamSets, SliceHeader, sample_slices
 from pool.mp4.writer import OutTrack, SampleRef, write_mp4
 
 log = logging.getLogger(__name__)
@@ -103,12 +102,7 @@ class _Slices:
     ) -> None:
         self._sample = sample
         self._length_size = length_size
-        units = avc.nal_units(lambda at, n: data[at : at + n], len(data), length_size)
-        self._slices = [
-            (start, parse_slice(data[start + length_size : end], params))
-            for start, end, header in units
-            if header & 0x1F in SLICE_NALS
-        ]
+        self._slices = sample_slices(data, length_size, params)
         if not self._slices:
             raise SmartCutUnsupported("bitstream", f"sample {index} has no slice")
         headers = tuple(parsed.header for _, parsed in self._slices)

@@ -33,7 +33,7 @@ from pool.mp4 import avc
 from pool.mp4.h264_params import parse_pps, parse_sps, with_frame_num_gaps
 from pool.mp4.rbsp import BitstreamError
 from pool.mp4.slice_rewrite import Rewrite, renumbered, to_idr
-from pool.mp4.slices import NAL_IDR, SLICE_NALS, ParamSets, ParsedSlice, parse_header, parse_slice
+from pool.mp4.slices import NAL_IDR, ParamSets, ParsedSlice, parse_header, sample_slices
 from pool.mp4.writer import SampleRef
 
 log = logging.getLogger(__name__)
@@ -133,15 +133,11 @@ class _Renumbering:
         The first sample given is the keyframe that becomes the IDR.
         """
         size = self._length_size
-        units = avc.nal_units(lambda at, n: sample[at : at + n], len(sample), size)
         first = self._shift is None
-        if not first and any(header & 0x1F == NAL_IDR for _, _, header in units):
+        if not first and NAL_IDR in avc.nal_types(sample, size):
             return None
         patches = []
-        for start, end, header in units:
-            if header & 0x1F not in SLICE_NALS:
-                continue
-            nal = parse_slice(sample[start + size : end], self._params)
+        for start, nal in sample_slices(sample, size, self._params):
             rewrite = self._keyframe(nal) if first else self._renumbered(nal)
             patches.append(rewrite.patch(start, len(nal.nal), size))
         return patches

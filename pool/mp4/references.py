@@ -184,7 +184,7 @@ class _Decoder:
                     raise UnsupportedReferences(f"modification_of_pic_nums_idc {idc}")
                 pred = (pred + (value + 1 if idc else -(value + 1))) % max_frame_num
                 wanted = pred - max_frame_num if pred > header.frame_num else pred
-                target = next((r for r in self.refs if pic_num(r) == wanted), None)
+                target = self._held(wanted, header.frame_num, max_frame_num)
                 if target is None:
                     problems.append(f"a list names picNum {wanted}, which is not held")
                 else:
@@ -215,14 +215,7 @@ class _Decoder:
                 if mmco.op != 1:
                     raise UnsupportedReferences(f"memory_management_control_operation {mmco.op}")
                 wanted = header.frame_num - (mmco.args[0] + 1)
-                target = next(
-                    (
-                        r
-                        for r in self.refs
-                        if _pic_num(r.frame_num, header.frame_num, max_frame_num) == wanted
-                    ),
-                    None,
-                )
+                target = self._held(wanted, header.frame_num, max_frame_num)
                 if target is None:
                     problems.append(f"an operation unmarks picNum {wanted}, which is not held")
                 else:
@@ -238,6 +231,13 @@ class _Decoder:
         if len(self.refs) > max(picture.sps.max_num_ref_frames, 1):
             problems.append("more reference frames than max_num_ref_frames")
         return tuple(unmarked)
+
+    def _held(self, pic_num: int, frame_num: int, max_frame_num: int) -> _Ref | None:
+        """The short-term reference with PicNum ``pic_num`` seen from ``frame_num``, if held."""
+        return next(
+            (r for r in self.refs if _pic_num(r.frame_num, frame_num, max_frame_num) == pic_num),
+            None,
+        )
 
 
 def _simulate(pictures: Sequence[Picture]) -> dict[Key, _Decoded]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from pool.mp4.avc import nal_units
 from pool.mp4.h264_params import Pps, Sps
 from pool.mp4.rbsp import BitReader, BitstreamError, unescape
 
@@ -124,6 +125,19 @@ def parse_slice(nal: bytes, params: ParamSets) -> ParsedSlice:
             if cut == len(payload):
                 raise
         size *= 4
+
+
+def sample_slices(
+    sample: bytes, length_size: int, params: ParamSets
+) -> list[tuple[int, ParsedSlice]]:
+    """Every slice NAL unit of a length-prefixed sample, read, with where its length
+    prefix starts in the sample."""
+    units = nal_units(lambda at, n: sample[at : at + n], len(sample), length_size)
+    return [
+        (start, parse_slice(sample[start + length_size : end], params))
+        for start, end, header in units
+        if header & 0x1F in SLICE_NALS
+    ]
 
 
 def _clean_cut(payload: bytes, size: int) -> int:
