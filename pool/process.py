@@ -1,7 +1,7 @@
 """Run one ffmpeg process: spawn, read its output, time it out, kill it, always reap it.
 
-The process gets its own session and process group (``start_new_session``),
-so a kill reaches anything it started, and runs at the priority asked for
+The process gets a process group of its own, so a kill reaches anything it
+started, and runs at the priority asked for from its first instruction
 (pool/priority.py); a kill is waited for even by a cancelled caller
 (pool/uncancellable.py).
 
@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import IO, Literal
 
 from pool.errors import scrub
-from pool.priority import lower_priority
+from pool.priority import lower_priority, own_group_at
 from pool.uncancellable import await_uncancellable, spawn_detached
 
 Outcome = Literal["ok", "failed", "timeout", "killed", "client_gone", "preempted"]
@@ -92,11 +92,10 @@ class FfmpegProcess:
         watch_file: Path | None = None,
         nice: int = 0,
     ) -> FfmpegProcess:
-        """Start ``argv`` in a new session; the hard timeout runs from now.
+        """Start ``argv`` in a process group of its own; the hard timeout runs from now.
 
-        ``nice`` is added to the process's niceness right after the spawn. The
-        whole process group is changed, so any thread that already exists is
-        covered, and threads started later inherit it from the main thread.
+        The child is made ``nice`` nicer than the server before it runs ffmpeg,
+        so every thread ffmpeg starts inherits that niceness.
         """
         loop = asyncio.get_running_loop()
         # Closed by _finish (or below if the spawn fails), not by a with-block:
@@ -109,7 +108,7 @@ class FfmpegProcess:
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE if pipe_stdout else subprocess.DEVNULL,
                 stderr=stderr_file,
-                start_new_session=True,
+                preexec_fn=own_group_at(nice),
             )
         )
         deadline = None if timeout_s is None else spawned_at + timeout_s
@@ -138,8 +137,6 @@ class FfmpegProcess:
         except BaseException:
             stderr_file.close()
             raise
-        if nice:
-            lower_priority(proc.pid, nice)
         return wrap(proc)
 
     def pause(self) -> None:

@@ -183,7 +183,7 @@ def _sched_rows(results: Results) -> list[str]:
         "| phase | event-loop lag: mean | event-loop lag: p99 | event loop thread: CPU "
         "| its wait for a CPU per wake-up (mean) | its wait, share of the phase "
         "| server's other threads: CPU | sampler thread: wait per wake-up "
-        "| ffmpeg seen with a niced autogroup |",
+        "| ffmpeg seen niced, in the server's autogroup |",
         "|---|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for name in PHASES:
@@ -256,10 +256,10 @@ def render(results: Results, elapsed_s: float) -> str:
         f"Event-loop lag: the server's `{LAG_METRIC}` over the phase (a 100 ms timer's "
         "lateness; p99 to the histogram's bucket). Threads: the server's and the sampler's "
         "`/proc/…/schedstat` (time on a CPU, time runnable but waiting for one). The polls "
-        "count the ffmpeg processes whose scheduler autogroup is niced: with autogroups on, "
-        "the kernel shares CPU time between sessions first, and a nice value ranks a process "
-        "only against the processes of its own session, so the pool nices each ffmpeg's "
-        "session (its autogroup) as well as its threads.",
+        "count the ffmpeg processes that run niced in the server's scheduler autogroup: with "
+        "autogroups on, the kernel shares CPU time between sessions first, and a nice value "
+        "ranks a process only against the processes of its own session, so the pool keeps "
+        "ffmpeg in the server's session (a process group of its own, not a session).",
         "",
         *_sched_rows(results),
         "",

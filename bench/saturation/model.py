@@ -87,7 +87,7 @@ class Poll:
     active: int
     waiting: int
     ffmpeg: int  # ffmpeg children of the server
-    ffmpeg_niced: int  # … of them whose autogroup is niced (ORIGIN_FFMPEG_NICE reached it)
+    ffmpeg_niced: int  # … of them niced in the server's autogroup (ORIGIN_FFMPEG_NICE reached them)
 
 
 @dataclass(frozen=True)

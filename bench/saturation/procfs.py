@@ -87,27 +87,28 @@ def server_pid(port: int) -> int:
     raise RuntimeError(f"no `origin serve` process on port {port}")
 
 
-def _autogroup_niceness(pid: int) -> int:
-    # "/autogroup-123 nice 10": the scheduler's group for the process's session.
-    return int(Path(f"/proc/{pid}/autogroup").read_text().split()[-1])
+def _autogroup(pid: int) -> str:
+    # "/autogroup-123 nice 0": the scheduler's group for the process's session.
+    return Path(f"/proc/{pid}/autogroup").read_text().split()[0]
 
 
 def ffmpeg_children(pid: int) -> tuple[int, int]:
-    """How many ffmpeg children ``pid`` has, and how many of them have a niced autogroup.
+    """How many ffmpeg children ``pid`` has, and how many of them run niced in its autogroup.
 
     With ``kernel.sched_autogroup_enabled``, CPU time is shared between
     sessions first and a process's nice value only ranks it within its own
-    session's group: each ffmpeg has a session of its own, so the pool nices
-    that session's autogroup too (pool/process.py).
+    session's group: the pool keeps ffmpeg in the server's session, niced
+    (pool/priority.py).
     """
     if not AUTOGROUP.exists():  # a kernel without autogroups: nothing to tell
         return 0, 0
     total = niced = 0
+    server_group = _autogroup(pid)
     for entry in Path("/proc").iterdir():
         with contextlib.suppress(OSError, ValueError):  # not a process, or gone
             comm, _, fields = (entry / "stat").read_text().partition(" (")[2].rpartition(") ")
             # The wheel's binary is ffmpeg-linux-x86_64-v…; comm keeps 15 characters.
             if comm.startswith("ffmpeg") and int(fields.split()[1]) == pid:
                 total += 1
-                niced += _autogroup_niceness(int(entry.name)) > 0
+                niced += int(fields.split()[16]) > 0 and _autogroup(int(entry.name)) == server_group
     return total, niced
