@@ -15,15 +15,15 @@ import asyncio
 import contextlib
 import os
 import signal
-import subprocess
 import tempfile
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Literal
 
+from pool.child import Child, spawn_child
 from pool.errors import scrub
-from pool.priority import lower_priority, own_group_at
+from pool.priority import lower_priority
 from pool.uncancellable import await_uncancellable, spawn_detached
 
 Outcome = Literal["ok", "failed", "timeout", "killed", "client_gone", "preempted"]
@@ -63,7 +63,7 @@ class FfmpegProcess:
 
     def __init__(
         self,
-        proc: asyncio.subprocess.Process,
+        proc: Child,
         stderr_file: IO[bytes],
         *,
         spawned_at: float,
@@ -94,50 +94,29 @@ class FfmpegProcess:
     ) -> FfmpegProcess:
         """Start ``argv`` in a process group of its own; the hard timeout runs from now.
 
-        The child is made ``nice`` nicer than the server before it runs ffmpeg,
-        so every thread ffmpeg starts inherits that niceness.
+        ``nice`` is added to the process's niceness right after the spawn. The
+        whole process group is changed, so any thread that already exists is
+        covered, and threads started later inherit it from the main thread.
         """
-        loop = asyncio.get_running_loop()
         # Closed by _finish (or below if the spawn fails), not by a with-block:
         # it outlives this call.
         stderr_file = tempfile.TemporaryFile(prefix="ffmpeg-stderr-")  # noqa: SIM115
-        spawned_at = loop.time()
-        spawning = asyncio.ensure_future(
-            asyncio.create_subprocess_exec(
-                *argv,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE if pipe_stdout else subprocess.DEVNULL,
-                stderr=stderr_file,
-                preexec_fn=own_group_at(nice),
-            )
-        )
-        deadline = None if timeout_s is None else spawned_at + timeout_s
-
-        def wrap(proc: asyncio.subprocess.Process) -> FfmpegProcess:
-            return cls(
-                proc,
-                stderr_file,
-                spawned_at=spawned_at,
-                deadline=deadline,
-                timeout_s=timeout_s,
-                watch_file=watch_file,
-            )
-
+        spawned_at = asyncio.get_running_loop().time()
         try:
-            proc = await asyncio.shield(spawning)
-        except asyncio.CancelledError:
-            # The spawn itself cannot be undone: kill and reap what it started
-            # before letting the cancellation through, as for any other run.
-            async def reap_orphan() -> None:
-                with contextlib.suppress(Exception):
-                    await wrap(await spawning).stop("killed")
-
-            await await_uncancellable(spawn_detached(reap_orphan()))
-            raise
+            proc = spawn_child(argv, stdout_pipe=pipe_stdout, stderr=stderr_file)
         except BaseException:
             stderr_file.close()
             raise
-        return wrap(proc)
+        if nice:
+            lower_priority(proc.pid, nice)
+        return cls(
+            proc,
+            stderr_file,
+            spawned_at=spawned_at,
+            deadline=None if timeout_s is None else spawned_at + timeout_s,
+            timeout_s=timeout_s,
+            watch_file=watch_file,
+        )
 
     def pause(self) -> None:
         """Stop the whole process group (SIGSTOP) until :meth:`resume`; the timeout runs on."""
@@ -164,12 +143,11 @@ class FfmpegProcess:
 
     async def read(self, size: int = CHUNK_BYTES) -> bytes:
         """Next chunk of stdout, ``b""`` at the end (or after a timeout, which kills it)."""
-        stdout = self._proc.stdout
-        if stdout is None or self.result is not None:
+        if not self._proc.has_stdout or self.result is not None:
             return b""
         try:
             async with asyncio.timeout_at(self._deadline):
-                chunk = await stdout.read(size)
+                chunk = await self._proc.read(size)
         except TimeoutError:
             await self.stop("timeout")
             return b""
@@ -217,12 +195,9 @@ class FfmpegProcess:
             os.killpg(self._proc.pid, signum)
 
     async def _drain_and_wait(self) -> int:
-        # asyncio's Process.wait() also waits for the pipes to close, and a
-        # process blocked on a full pipe never exits: keep reading.
-        stdout = self._proc.stdout
-        if stdout is not None:
-            while chunk := await stdout.read(CHUNK_BYTES):
-                self._count(len(chunk))
+        # A process blocked on a full pipe never exits: read to the end first.
+        while chunk := await self._proc.read(CHUNK_BYTES):
+            self._count(len(chunk))
         return await self._proc.wait()
 
     async def _watch_startup(self, path: Path) -> None:

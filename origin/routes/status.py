@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 import time
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -11,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from origin.state import AppState, app_state
+from pool.child import spawn_child
 from pool.ffmpeg_binary import FfmpegNotFound
 from pool.procfs import rss_bytes
 
@@ -48,10 +50,9 @@ async def _ffmpeg_problem(state: AppState) -> str | None:
     if time.monotonic() - checked_at < FFMPEG_CHECK_TTL_S:
         return problem
     try:
-        process = await asyncio.create_subprocess_exec(
-            ffmpeg.path, "-hide_banner", "-version",
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-        )  # fmt: skip
+        process = spawn_child(
+            [ffmpeg.path, "-hide_banner", "-version"], stdout_pipe=False, stderr=subprocess.DEVNULL
+        )
         try:
             async with asyncio.timeout(FFMPEG_TIMEOUT_S):
                 status = await process.wait()
