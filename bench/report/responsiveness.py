@@ -232,7 +232,8 @@ def render(results: Results, elapsed_s: float) -> str:
         f"load threads), one keep-alive connection (httpx), the kinds in turn, each "
         f"{results.rate:g} times a second for {results.seconds:g} s a phase (~{per_kind:.0f} "
         "samples per kind); another process asks for cold clips for the 429 row. Latency "
-        "= request sent → body read. A p99 of a few hundred samples is the 2nd or 3rd worst: "
+        f"= request sent → body read. A p99 of ~{per_kind:.0f} samples rests on its "
+        f"~{max(1, round(per_kind / 100))} worst: "
         "**quote ratios and medians**, the machine is small and shared.",
         "",
         *_results_rows(results),
