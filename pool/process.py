@@ -1,9 +1,9 @@
 """Run one ffmpeg process: spawn, read its output, time it out, kill it, always reap it.
 
-The process gets a process group of its own, so a kill reaches anything it
-started, and runs at the priority asked for from its first instruction
-(pool/priority.py); a kill is waited for even by a cancelled caller
-(pool/uncancellable.py).
+The process is started without forking the server (pool/child.py), in a
+process group of its own, so a kill reaches anything it started, and runs at
+the priority asked for (pool/priority.py); a kill is waited for even by a
+cancelled caller (pool/uncancellable.py).
 
 stderr goes to an unlinked temporary file rather than a pipe: nothing has to
 drain it while ffmpeg runs, and only its last few KB are read at the end.
