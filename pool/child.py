@@ -7,7 +7,10 @@ at 400 MB on this machine, idle; with the CPUs busy encoding, a watchdog on
 the loop saw it stall 7-19 ms at each ffmpeg start. CPython's ``subprocess``
 uses ``vfork()`` instead (0.2-0.4 ms whatever the size), so the child is
 started with it; its stdout is read and its exit watched (through a pidfd,
-Linux 5.3+) with the running loop's readers, whatever the loop is.
+Linux 5.3+) with the running loop's readers, whatever the loop is. Where
+``pidfd_open`` is refused (an older container runtime's seccomp profile), a
+thread of the child's own waits for it instead, as asyncio's
+ThreadedChildWatcher does.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import threading
 from collections.abc import Sequence
 from typing import IO
 
@@ -28,8 +32,12 @@ class Child:
         self._popen = popen
         self._loop = asyncio.get_running_loop()
         self._exited: asyncio.Future[int] = self._loop.create_future()
-        self._pidfd = os.pidfd_open(popen.pid)
-        self._loop.add_reader(self._pidfd, self._reap)
+        try:
+            pidfd = os.pidfd_open(popen.pid)
+        except OSError:
+            threading.Thread(target=self._wait_in_thread, daemon=True).start()
+        else:
+            self._loop.add_reader(pidfd, self._reap, pidfd)
         if popen.stdout is not None:
             os.set_blocking(popen.stdout.fileno(), False)
 
@@ -79,11 +87,16 @@ class Child:
         """Wait for the child to exit and be reaped; return :attr:`returncode`."""
         return await asyncio.shield(self._exited)
 
-    def _reap(self) -> None:
+    def _reap(self, pidfd: int) -> None:
         # The pidfd turns readable once the child has exited: waitpid returns at once.
-        self._loop.remove_reader(self._pidfd)
-        os.close(self._pidfd)
+        self._loop.remove_reader(pidfd)
+        os.close(pidfd)
         self._exited.set_result(self._popen.wait())
+
+    def _wait_in_thread(self) -> None:
+        status = self._popen.wait()
+        with contextlib.suppress(RuntimeError):  # the loop has been closed: nobody waits
+            self._loop.call_soon_threadsafe(self._exited.set_result, status)
 
 
 def spawn_child(argv: Sequence[str], *, stdout_pipe: bool, stderr: IO[bytes] | int) -> Child:

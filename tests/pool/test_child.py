@@ -92,3 +92,21 @@ def test_the_server_is_not_forked_to_start_a_child(forks: list[int]) -> None:
     assert forks == []
     uvloop.run(uvloops())  # the control: this is what the server did
     assert forks == [1]
+
+
+@pytest.mark.parametrize("run", LOOPS)
+def test_without_pidfd_open_a_thread_waits_for_the_child(
+    run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refused(pid: int) -> int:
+        raise PermissionError(1, "Operation not permitted")  # as an old seccomp profile
+
+    monkeypatch.setattr(os, "pidfd_open", refused)
+
+    async def main() -> tuple[int, int]:
+        child = spawn_child(["sh", "-c", "exit 5"], stdout_pipe=False, stderr=subprocess.DEVNULL)
+        return child.pid, await child.wait()
+
+    pid, status = run(main())
+    assert status == 5
+    assert not pid_alive(pid)
