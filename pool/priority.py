@@ -10,10 +10,10 @@ session. With the kernel's autogroup scheduling
 (``kernel.sched_autogroup_enabled``, on in most distributions outside
 containers) each session is scheduled as one group, and a nice value ranks a
 thread only within its group. In a session of its own, even with that
-session's group niced, ffmpeg made the event loop wait for a CPU three times as
-often as it does among the server's threads: under bench.responsiveness,
-``perf sched`` counted waits over 3 ms on 1.4-2.0% of the loop's wake-ups,
-against 0.65% in the server's group.
+session's group niced, ffmpeg made the event loop wait for a CPU two to three
+times as often as it does among the server's threads: under
+bench.responsiveness, ``perf sched`` counted waits over 3 ms on 1.4-2.0% of
+the loop's wake-ups, against 0.65-1.0% in the server's group.
 
 The niceness is set right after the spawn, on the whole process group: ffmpeg
 starts its threads later, from its main thread, and they inherit it.
