@@ -51,13 +51,9 @@ class Child:
         """None until reaped; then the exit status, or minus the signal that ended it."""
         return self._popen.returncode
 
-    @property
-    def has_stdout(self) -> bool:
-        """True while stdout is a pipe not yet read to its end."""
-        return self._popen.stdout is not None and not self._popen.stdout.closed
-
     async def read(self, size: int) -> bytes:
-        """Up to ``size`` bytes of stdout as soon as some are there; ``b""`` at its end."""
+        """Up to ``size`` bytes of stdout as soon as some are there; ``b""`` at its end
+        (and always, without a stdout pipe)."""
         stdout = self._popen.stdout
         if stdout is None or stdout.closed:
             return b""
@@ -77,11 +73,12 @@ class Child:
                 stdout.close()
             return chunk
 
-    def kill(self) -> None:
-        """SIGKILL the child's process group, unless the child has been reaped."""
-        if self.returncode is None:  # once reaped, its pid could be someone else's
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.pid, signal.SIGKILL)
+    def signal_group(self, signum: int) -> None:
+        """Send ``signum`` to the child's process group, unless the child has been reaped."""
+        # Once reaped, its pid could be someone else's.
+        if self.returncode is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):  # gone; not ours
+                os.killpg(self.pid, signum)
 
     async def wait(self) -> int:
         """Wait for the child to exit and be reaped; return :attr:`returncode`."""

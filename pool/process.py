@@ -120,11 +120,11 @@ class FfmpegProcess:
 
     def pause(self) -> None:
         """Stop the whole process group (SIGSTOP) until :meth:`resume`; the timeout runs on."""
-        self._signal_group(signal.SIGSTOP)
+        self._proc.signal_group(signal.SIGSTOP)
 
     def resume(self) -> None:
         """Let a paused process group go on (SIGCONT)."""
-        self._signal_group(signal.SIGCONT)
+        self._proc.signal_group(signal.SIGCONT)
 
     def renice(self, nice: int) -> None:
         """Set the process group's niceness to ``nice`` more than ours (see :meth:`spawn`)."""
@@ -143,7 +143,7 @@ class FfmpegProcess:
 
     async def read(self, size: int = CHUNK_BYTES) -> bytes:
         """Next chunk of stdout, ``b""`` at the end (or after a timeout, which kills it)."""
-        if not self._proc.has_stdout or self.result is not None:
+        if self.result is not None:
             return b""
         try:
             async with asyncio.timeout_at(self._deadline):
@@ -186,14 +186,6 @@ class FfmpegProcess:
             self._first_byte_at = asyncio.get_running_loop().time()
         self._bytes_out += nbytes
 
-    def _signal_group(self, signum: int) -> None:
-        # returncode is set once the child has been reaped; only then could the
-        # pid be reused, so never signal a group whose leader is known gone.
-        if self._proc.returncode is not None:
-            return
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self._proc.pid, signum)
-
     async def _drain_and_wait(self) -> int:
         # A process blocked on a full pipe never exits: read to the end first.
         while chunk := await self._proc.read(CHUNK_BYTES):
@@ -216,13 +208,13 @@ class FfmpegProcess:
                 exited.cancel()
 
     async def _terminate_and_reap(self, outcome: Outcome) -> RunResult:
-        self._signal_group(signal.SIGTERM)
-        self._signal_group(signal.SIGCONT)  # a paused group acts on TERM only once resumed
+        self._proc.signal_group(signal.SIGTERM)
+        self._proc.signal_group(signal.SIGCONT)  # a paused group acts on TERM only once resumed
         try:
             async with asyncio.timeout(KILL_GRACE_S):
                 await self._drain_and_wait()
         except TimeoutError:
-            self._signal_group(signal.SIGKILL)
+            self._proc.signal_group(signal.SIGKILL)
             await self._drain_and_wait()
         return self._finish(outcome)
 

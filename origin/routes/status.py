@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import subprocess
 import time
 
@@ -58,7 +59,7 @@ async def _ffmpeg_problem(state: AppState) -> str | None:
                 status = await process.wait()
         finally:
             if process.returncode is None:
-                process.kill()
+                process.signal_group(signal.SIGKILL)
                 await process.wait()
         problem = None if status == 0 else f"ffmpeg: -version exited with {status}"
     except (OSError, TimeoutError) as exc:
