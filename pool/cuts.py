@@ -66,12 +66,21 @@ class Cutter:
         self.cuts: dict[str, int] = {}
 
     async def to_temp(
-        self, flight: Flight[Path | None], request: ClipRequest, claim: Claim | None = None
+        self,
+        flight: Flight[Path | None],
+        request: ClipRequest,
+        claim: Claim | None = None,
+        *,
+        in_slot: Callable[[], Awaitable[None]] | None = None,
     ) -> Path:
-        """Take a slot (with ``claim``) and cut the clip into a new temp file the caller owns."""
+        """Take a slot (with ``claim``) and cut the clip into a new temp file the caller owns.
+
+        ``in_slot`` runs once the slot is taken, before the cut; what it raises
+        gives the slot back unused and reaches the caller.
+        """
         _check_source(request)  # before the slot: a missing source never waits for one
         ffmpeg = await self._binary()
-        temp = await self._cut_in_slot(flight, request, claim or Claim(), ffmpeg)
+        temp = await self._cut_in_slot(flight, request, claim or Claim(), ffmpeg, in_slot)
         self._count_cut(request)
         return temp
 
@@ -79,9 +88,16 @@ class Cutter:
         return self._ffmpeg if isinstance(self._ffmpeg, str) else await self._ffmpeg()
 
     async def _cut_in_slot(
-        self, flight: Flight[Path | None], request: ClipRequest, claim: Claim, ffmpeg: str
+        self,
+        flight: Flight[Path | None],
+        request: ClipRequest,
+        claim: Claim,
+        ffmpeg: str,
+        in_slot: Callable[[], Awaitable[None]] | None,
     ) -> Path:
         async with self.slots.acquire(claim):
+            if in_slot is not None:
+                await in_slot()
             temp = self.new_temp(request.cache_key)
             try:
                 if not (request.smart and await self._smart_cut(flight, request, temp, ffmpeg)):

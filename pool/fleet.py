@@ -2,15 +2,20 @@
 
 Single flight (pool/coalesce.py) joins the requests of one process. Across
 processes (replicas, workers) a :class:`CutLeases` says who is cutting a
-clip: before cutting a clip the store does not have, a pool claims its lease;
-if another process holds it, the pool waits for that cut to reach the store
-and copies it, instead of cutting the same clip again. The holder gives the
-lease back once the clip is in the store (or the cut failed).
+clip: a pool that has a slot to cut a clip the store does not have claims its
+lease; if another process holds it, the pool gives the slot back, waits for
+that cut to reach the store and copies it, instead of cutting the same clip
+again. The holder gives the lease back once the clip is in the store (or the
+cut failed).
+
+The slot comes first so that a request refused one (a 429, under overload)
+costs the database nothing, and a lease always belongs to a process that is
+cutting, never to one queued behind its own busy slots.
 
 Waiting is bounded by ``FLEET_WAIT_S``: a holder that died mid-cut, or whose
-cut queues behind a busy server, costs a waiter at most that long before it
-cuts the clip itself. Leases are an optimisation like the store: whatever
-goes wrong with them ends in a cut, never in an error.
+cut is slow, costs a waiter at most that long before it cuts the clip itself.
+Leases are an optimisation like the store: whatever goes wrong with them ends
+in a cut, never in an error.
 """
 
 from __future__ import annotations
@@ -26,6 +31,10 @@ _FIRST_PAUSE_S = 0.025
 _LONGEST_PAUSE_S = 0.2
 
 WaitOutcome = Literal["stored", "claimed", "gave_up"]
+
+
+class LeaseHeld(Exception):
+    """Another process holds the clip's lease: wait for its cut (:meth:`Fleet.wait_for_holder`)."""
 
 
 class CutLeases(Protocol):
@@ -54,21 +63,39 @@ class Fleet:
         #: holder gave up, or cut anyway after FLEET_WAIT_S.
         self.waits: dict[WaitOutcome, int] = {"stored": 0, "claimed": 0, "gave_up": 0}
 
-    async def stored_or_claimed(self, key: str) -> Path | bool:
-        """The clip from the store (a temp file), or whether we hold its lease to cut it.
+    async def stored(self, key: str) -> Path | None:
+        """The clip from the store (a temp file the caller commits) if another process stored it."""
+        return await self.store.fetch(key)
 
-        ``True``: cut it and :meth:`release` after writing it to the store.
-        ``False``: cut it without a lease (no leases, or waited too long).
+    def lease(self, key: str) -> Lease:
+        """This run's lease on ``key``, not taken yet (:meth:`Lease.take`, in a slot)."""
+        return Lease(self, key)
+
+    async def claim(self, key: str) -> bool:
+        """Take the lease on ``key``; raises LeaseHeld if another process holds it.
+
+        True if it is ours now (cut, then :meth:`release`); False if there are
+        no leases (cut without one).
         """
-        stored = await self.store.fetch(key)
-        if stored is not None or self._leases is None:
-            return stored or False
+        if self._leases is None:
+            return False
+        if await self._leases.claim(key):
+            return True
+        raise LeaseHeld(key)
+
+    async def wait_for_holder(self, key: str) -> Path | bool:
+        """After LeaseHeld: the clip from the store once its holder stored it.
+
+        Or ``True`` when the holder gave the lease back without storing the clip
+        and it is ours now, ``False`` after FLEET_WAIT_S: cut it either way.
+        """
+        leases = self._leases
+        if leases is None:
+            return False  # no leases, nobody to wait for
         loop = asyncio.get_running_loop()
         deadline = loop.time() + FLEET_WAIT_S
         pause = _FIRST_PAUSE_S
-        waited = False
-        while not await self._leases.claim(key):
-            waited = True
+        while True:
             if loop.time() >= deadline:
                 self.waits["gave_up"] += 1
                 return False
@@ -77,17 +104,18 @@ class Fleet:
             if await self.store.contains(key) and (stored := await self.store.fetch(key)):
                 self.waits["stored"] += 1
                 return stored
-        if waited:
-            self.waits["claimed"] += 1
-            try:
-                # The holder may have stored it between our last look and our claim.
-                stored = await self.store.fetch(key)
-            except BaseException:
-                self.release(key)
-                raise
-            if stored is not None:
-                self.release(key)
-                return stored
+            if await leases.claim(key):
+                break
+        self.waits["claimed"] += 1
+        try:
+            # The holder may have stored it between our last look and our claim.
+            stored = await self.store.fetch(key)
+        except BaseException:
+            self.release(key)
+            raise
+        if stored is not None:
+            self.release(key)
+            return stored
         return True
 
     def release(self, key: str) -> None:
@@ -101,3 +129,23 @@ class Fleet:
     async def finish(self) -> None:
         """Wait for releases under way (shutdown)."""
         await asyncio.gather(*self._releasing, return_exceptions=True)
+
+
+class Lease:
+    """One run's lease on one clip: taken in the run's slot, given back once the clip
+    is in the store or the cut failed."""
+
+    def __init__(self, fleet: Fleet, key: str) -> None:
+        self._fleet = fleet
+        self._key = key
+        self.held = False
+
+    async def take(self) -> None:
+        """Claim it (raises LeaseHeld while another process holds it)."""
+        self.held = await self._fleet.claim(self._key)
+
+    def give_back(self) -> None:
+        """Release it if it is ours, in the background; a second call does nothing."""
+        if self.held:
+            self.held = False
+            self._fleet.release(self._key)

@@ -22,12 +22,13 @@ nothing is cached.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from pool.coalesce import Flight, SingleFlight
 from pool.cuts import Cutter
 from pool.errors import Preempted
-from pool.fleet import Fleet
+from pool.fleet import Fleet, Lease, LeaseHeld
 from pool.request import ClipRequest
 from pool.shared_store import SharedStore
 from pool.slots import Claim
@@ -113,32 +114,52 @@ class Runs:
     async def _cut_to_file(
         self, flight: Flight[Path | None], request: ClipRequest, claim: Claim
     ) -> Path:
-        """Flight body for a file: the store's copy (maybe after waiting for another
-        process's cut), else slot, cut, commit, write through."""
+        """Flight body for a file: the store's copy, else slot, lease, cut, commit, write through.
+
+        The lease is claimed in the slot (pool/fleet.py): a request refused a
+        slot never reaches the database. If another process holds the lease,
+        the slot goes back while this run waits for that cut.
+        """
         key = request.cache_key
-        leased = False
-        if self._fleet is not None:
-            found = await self._fleet.stored_or_claimed(key)
-            if isinstance(found, Path):
-                flight.from_store = True
-                return await self._cutter.commit(key, found)
-            leased = found
+        fleet = self._fleet
+        if fleet is None:
+            return await self._cut(flight, request, claim, None, None)
+        stored = await fleet.stored(key)
+        if stored is None:
+            lease = fleet.lease(key)
+            try:
+                return await self._cut(flight, request, claim, lease, lease.take)
+            except LeaseHeld:
+                found = await fleet.wait_for_holder(key)
+                if not isinstance(found, Path):
+                    lease.held = found
+                    return await self._cut(flight, request, claim, lease, None)
+                stored = found
+        flight.from_store = True
+        return await self._cutter.commit(key, stored)
 
-        def give_back() -> None:
-            if leased and self._fleet is not None:
-                self._fleet.release(key)
-
+    async def _cut(
+        self,
+        flight: Flight[Path | None],
+        request: ClipRequest,
+        claim: Claim,
+        lease: Lease | None,
+        in_slot: Callable[[], Awaitable[None]] | None,
+    ) -> Path:
+        """Cut in a slot (``in_slot`` first), commit, write through; ``lease`` goes back after."""
+        key = request.cache_key
         try:
-            temp = await self._cutter.to_temp(flight, request, claim)
+            temp = await self._cutter.to_temp(flight, request, claim, in_slot=in_slot)
             # The slot is free again: the process is reaped; only the rename is left.
             path = await self._cutter.commit(key, temp)
         except BaseException as exc:
-            give_back()
+            if lease is not None:
+                lease.give_back()
             if isinstance(exc, asyncio.CancelledError) and claim.preempted:
                 raise Preempted() from None
             raise
         if self._store is not None:
-            self._store.write_through(key, path, then=give_back)
+            self._store.write_through(key, path, then=lease.give_back if lease else None)
         return path
 
     async def _transient_body(self, flight: Flight[Path | None], request: ClipRequest) -> Path:
