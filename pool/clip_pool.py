@@ -3,10 +3,11 @@
 :meth:`ClipPool.clip` is the one call a route makes. One path per request:
 cache hit → done; miss → join the run already cutting this key, or start one
 (single flight, pool/runs.py) → with a shared store (pool/shared_store.py):
-copy the clip if another process stored it, or wait while one cuts it
-(pool/fleet.py) → wait for a slot (or Saturated; background runs yield
-theirs, pool/slots.py) → cut (pool/cuts.py) into a temp file → rename into
-the cache → write it through to the store. Below the disk's free-space floor
+copy the clip if another process stored it → wait for a slot (or Saturated;
+background runs yield theirs, pool/slots.py) → claim the clip's cut lease, or
+give the slot back and wait while the process holding it cuts
+(pool/fleet.py) → cut (pool/cuts.py) into a temp file → rename into the
+cache → write it through to the store. Below the disk's free-space floor
 a miss is cut the same way into a transient file that only its caller sees
 and deletes once served. In pipe mode a request that needs no length gets a
 stream of the bytes as ffmpeg writes them; streams or ``get_file`` calls that

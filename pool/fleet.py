@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 from pool.shared_store import SharedStore
+from pool.uncancellable import spawn_detached
 
 FLEET_WAIT_S = 10.0
 _FIRST_PAUSE_S = 0.025
@@ -141,8 +142,22 @@ class Lease:
         self.held = False
 
     async def take(self) -> None:
-        """Claim it (raises LeaseHeld while another process holds it)."""
-        self.held = await self._fleet.claim(self._key)
+        """Claim it (raises LeaseHeld while another process holds it).
+
+        A run preempted while it claims does not wait for the claim: the claim
+        goes on, and a lease it gets is given back at once rather than left
+        to block the fleet until it expires.
+        """
+        claiming = spawn_detached(self._fleet.claim(self._key))
+        try:
+            self.held = await asyncio.shield(claiming)
+        except asyncio.CancelledError:
+            claiming.add_done_callback(self._give_back_if_claimed)
+            raise
+
+    def _give_back_if_claimed(self, claiming: asyncio.Task[bool]) -> None:
+        if not claiming.cancelled() and claiming.exception() is None and claiming.result():
+            self._fleet.release(self._key)
 
     def give_back(self) -> None:
         """Release it if it is ours, in the background; a second call does nothing."""

@@ -7,7 +7,8 @@ decides whether the run goes on. Consumers therefore clean up synchronously
 where every await in a cancelled scope fails at once.
 
 A file run copies the clip from the shared store if another process stored
-it, or waits while one cuts it (pool/fleet.py); else it cuts (pool/cuts.py)
+it; else it takes a slot and the clip's cut lease, or waits while the
+process holding the lease cuts (pool/fleet.py); then it cuts (pool/cuts.py)
 into a temp file, renames it into the cache and writes it through to the
 store. A transient run (below the disk's free-space floor) cuts a file only
 its caller sees.

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from pool.errors import Saturated
+from pool.errors import Preempted, Saturated
 from pool.store.directory import DirectoryStore
+from pool.uncancellable import await_uncancellable
 from tests.pool.conftest import MakePool, clip, eventually
 
 pytestmark = pytest.mark.anyio
@@ -20,15 +21,25 @@ SLOW = 'sleep 2\nexec "$REAL" "$@"'
 
 class TableLeases:
     """The cut_leases table's rule (db/leases.py) in memory, one table shared by the
-    pools of a test; records the keys each holder tried to claim."""
+    pools of a test; records the keys each holder tried to claim.
+
+    Like origin/leases.py, a claim is never cancelled from outside: it finishes,
+    then the cancellation goes on. With a ``gate``, claims wait for it first.
+    """
 
     def __init__(self, table: dict[str, str], holder: str) -> None:
         self.table = table
         self.holder = holder
         self.claimed: list[str] = []
+        self.gate: asyncio.Event | None = None
 
     async def claim(self, key: str) -> bool:
         self.claimed.append(key)
+        return await await_uncancellable(asyncio.ensure_future(self._claim(key)))
+
+    async def _claim(self, key: str) -> bool:
+        if self.gate is not None:
+            await self.gate.wait()
         return self.table.setdefault(key, self.holder) == self.holder
 
     async def release(self, key: str) -> None:
@@ -97,3 +108,25 @@ async def test_a_lease_held_elsewhere_gives_the_slot_back_until_the_clip_is_stor
     assert waiter.fleet.waits == {"stored": 1, "claimed": 0, "gave_up": 0}
     assert waiter.runs_started == 1  # the other clip's
     await eventually(lambda: table == {})
+
+
+async def test_a_warm_run_preempted_while_it_claims_gives_the_lease_back(
+    make_pool: MakePool, sample_no_bframes: Path, tmp_path: Path
+) -> None:
+    table: dict[str, str] = {}
+    leases = TableLeases(table, "a")
+    leases.gate = asyncio.Event()
+    pool = await make_pool(
+        store=DirectoryStore(tmp_path / "store"), leases=leases,
+        max_processes=1, queue_timeout_s=0.0,
+    )  # fmt: skip
+    warm_request = clip(sample_no_bframes, "2", "6", clip_id=1)
+    warming = asyncio.create_task(pool.warm(warm_request))
+    await eventually(lambda: leases.claimed == [warm_request.cache_key])  # in its slot
+    request = asyncio.create_task(pool.fetch_file(clip(sample_no_bframes, "2", "4", clip_id=2)))
+    await eventually(lambda: pool.slots.preemptions == 1)
+    leases.gate.set()  # the warm run's claim gets the lease after it was preempted
+    with pytest.raises(Preempted):
+        await warming
+    assert (await request).cache == "miss"
+    await eventually(lambda: table == {})  # neither lease outlives its run
