@@ -64,10 +64,6 @@ class Fleet:
         #: holder gave up, or cut anyway after FLEET_WAIT_S.
         self.waits: dict[WaitOutcome, int] = {"stored": 0, "claimed": 0, "gave_up": 0}
 
-    async def stored(self, key: str) -> Path | None:
-        """The clip from the store (a temp file the caller commits) if another process stored it."""
-        return await self.store.fetch(key)
-
     def lease(self, key: str) -> Lease:
         """This run's lease on ``key``, not taken yet (:meth:`Lease.take`, in a slot)."""
         return Lease(self, key)
@@ -154,6 +150,15 @@ class Lease:
         except asyncio.CancelledError:
             claiming.add_done_callback(self._give_back_if_claimed)
             raise
+
+    async def wait_for_holder(self) -> Path | None:
+        """After LeaseHeld: the clip from the store once its holder stored it, else None
+        (cut it: with the lease if the holder gave it back, see :meth:`Fleet.wait_for_holder`)."""
+        found = await self._fleet.wait_for_holder(self._key)
+        if isinstance(found, Path):
+            return found
+        self.held = found
+        return None
 
     def _give_back_if_claimed(self, claiming: asyncio.Task[bool]) -> None:
         if not claiming.cancelled() and claiming.exception() is None and claiming.result():

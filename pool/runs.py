@@ -125,17 +125,15 @@ class Runs:
         fleet = self._fleet
         if fleet is None:
             return await self._cut(flight, request, claim, None, None)
-        stored = await fleet.stored(key)
+        stored = await fleet.store.fetch(key)
         if stored is None:
             lease = fleet.lease(key)
             try:
                 return await self._cut(flight, request, claim, lease, lease.take)
             except LeaseHeld:
-                found = await fleet.wait_for_holder(key)
-                if not isinstance(found, Path):
-                    lease.held = found
+                stored = await lease.wait_for_holder()
+                if stored is None:
                     return await self._cut(flight, request, claim, lease, None)
-                stored = found
         flight.from_store = True
         return await self._cutter.commit(key, stored)
 
